@@ -1,0 +1,2 @@
+DROP TABLE vehicle_models;
+DROP TABLE vehicle_makes;

@@ -1,0 +1,46 @@
+//! shop: products, prices, fitment, inventory, carts and orders.
+//!
+//! Layout: `products` (domain types, queries, demo catalog), `grpc` (the `ShopService` RPCs and proto mapping),
+//! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+
+pub mod grpc;
+pub mod products;
+pub mod schema;
+
+use std::sync::Arc;
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use omneuro_platform::App;
+use omneuro_platform::app::DomainSpec;
+use omneuro_platform::config::ServiceConfig;
+use omneuro_platform::db::{Database, Migrations};
+use omneuro_proto::shop::v1::shop_service_server::{SERVICE_NAME, ShopServiceServer};
+
+pub const NAME: &str = "shop";
+
+/// Built-in defaults (DESIGN.md ports); the config file and `OMNEURO__…` env vars override them.
+pub const DEFAULTS: &str = "[http]\nport = 7104\n[grpc]\nport = 7204\n[database]\n";
+
+static PG: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+static SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+pub fn migrations() -> Migrations {
+    Migrations {
+        postgres: &PG,
+        sqlite: &SQLITE,
+    }
+}
+
+/// Binds shop's ports and wires its gRPC service; run it with [`App::run_until_stopped`].
+pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
+    let db = Arc::new(Database::new(&cfg.database, migrations())?);
+    let service = grpc::Shop::new(db.clone());
+    let spec = DomainSpec {
+        name: NAME,
+        routes: tonic::service::Routes::new(ShopServiceServer::new(service)),
+        grpc_services: vec![SERVICE_NAME],
+        http_routes: None,
+        seed_demo: Some(products::seed_demo),
+    };
+    App::domain(&cfg, db, spec).await
+}

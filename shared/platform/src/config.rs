@@ -1,0 +1,505 @@
+//! Configuration: built-in defaults → optional TOML file → `OMNEURO__SECTION__KEY` env vars.
+//!
+//! Parsing is strict: an unknown key, an unparsable value or a missing required setting stops the
+//! service with one line that names the key (and the env var that would set it).
+//! Secrets never live here; they come from [`crate::secrets`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Env vars with this prefix override the file; `__` separates nesting levels.
+pub const ENV_PREFIX: &str = "OMNEURO__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error(
+        "invalid configuration at `{key}`: {message} (set it in the config file or with {env})"
+    )]
+    Invalid {
+        key: String,
+        env: String,
+        message: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Other(String),
+}
+
+/// Where a service is in its life: development relaxes cookies' `Secure` flag and pretty-prints nothing else.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    #[serde(default = "loopback")]
+    pub host: IpAddr,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+}
+
+impl ListenConfig {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "loopback")]
+    pub host: IpAddr,
+    pub port: u16,
+    /// actix worker threads.
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// Largest request body accepted; bigger ones get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl HttpConfig {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn default_max_body() -> usize {
+    256 * 1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH` (or `sqlite::memory:`) for SQLite.
+    pub url: String,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection (and a new connection for its handshake).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// How often readiness re-checks the database.
+    #[serde(default = "default_health_interval_ms")]
+    pub health_interval_ms: u64,
+}
+
+fn default_pool_size() -> u32 {
+    4
+}
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+fn default_health_interval_ms() -> u64 {
+    2_000
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `RUST_LOG`-style filter; `RUST_LOG` wins when set.
+    #[serde(default)]
+    pub log_level: Option<String>,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`. Unset: traces are made (ids flow through
+    /// logs and headers) but not exported. `OTEL_EXPORTER_OTLP_ENDPOINT` is honoured too.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsSource {
+    /// AWS SSM Parameter Store (SecureString, decrypted).
+    Ssm,
+    /// `OMNEURO_SECRET_<NAME>` env vars (dev): `/omneuro/openai/api_key` → `OMNEURO_SECRET_OPENAI_API_KEY`.
+    #[default]
+    Env,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    #[serde(default)]
+    pub source: SecretsSource,
+    /// Endpoint override for SSM (moto in tests, a VPC endpoint in production).
+    #[serde(default)]
+    pub ssm_endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// Everything a domain service (garage, jobs, billing, shop, repairbot, kb) is configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub environment: Environment,
+    pub http: HttpConfig,
+    pub grpc: ListenConfig,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+    /// Insert demo data (products, …) into an empty database on first start.
+    #[serde(default)]
+    pub demo_data: bool,
+}
+
+pub fn default_grace() -> u64 {
+    10
+}
+
+/// gRPC addresses of the domain services, for the services that call them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamsConfig {
+    pub garage: String,
+    pub jobs: String,
+    pub billing: String,
+    pub shop: String,
+    pub repairbot: String,
+    pub kb: String,
+    #[serde(default = "default_client_connect_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_client_request_ms")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_client_connect_ms() -> u64 {
+    1_000
+}
+fn default_client_request_ms() -> u64 {
+    3_000
+}
+
+/// Built-in defaults shared by every service, in TOML; each service adds its ports on top.
+pub const UPSTREAM_DEFAULTS: &str = r#"
+[upstreams]
+garage = "http://127.0.0.1:7201"
+jobs = "http://127.0.0.1:7202"
+billing = "http://127.0.0.1:7203"
+shop = "http://127.0.0.1:7204"
+repairbot = "http://127.0.0.1:7205"
+kb = "http://127.0.0.1:7206"
+"#;
+
+/// Where the config file is: `--config PATH` on the command line, else `OMNEURO_CONFIG`, else none.
+pub fn config_path_from_args(args: &[String]) -> Result<Option<PathBuf>, ConfigError> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--config" {
+            return it
+                .next()
+                .map(|p| Some(PathBuf::from(p)))
+                .ok_or_else(|| ConfigError::Other("`--config` needs a file path".into()));
+        } else if let Some(p) = a.strip_prefix("--config=") {
+            return Ok(Some(PathBuf::from(p)));
+        } else {
+            return Err(ConfigError::Other(format!(
+                "unknown argument `{a}` (usage: SERVICE [--config FILE])"
+            )));
+        }
+    }
+    Ok(std::env::var_os("OMNEURO_CONFIG").map(PathBuf::from))
+}
+
+/// Layers `defaults` (TOML text), the file at `path` and the given env vars, then parses strictly.
+pub fn load<T: DeserializeOwned>(
+    defaults: &str,
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let mut table: toml::Table = toml::from_str(defaults)
+        .map_err(|e| ConfigError::Other(format!("built-in defaults are broken: {e}")))?;
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        merge(&mut table, file);
+    }
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+        if keys.iter().any(|k| k.is_empty()) {
+            return Err(ConfigError::Other(format!(
+                "env var {name} has an empty key segment"
+            )));
+        }
+        set_path(&mut table, &keys, env_value(&raw)).map_err(|key| ConfigError::Invalid {
+            env: env_name(&key),
+            key,
+            message: format!("{name} sets a key inside a value that is not a section"),
+        })?;
+    }
+    let de = toml::Value::Table(table);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut key = e.path().to_string();
+        let mut message = e
+            .inner()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let join = |key: &str, field: &str| -> String {
+            if key == "." {
+                field.to_owned()
+            } else if key == field || key.ends_with(&format!(".{field}")) {
+                key.to_owned()
+            } else {
+                format!("{key}.{field}")
+            }
+        };
+        if let Some(field) = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
+            key = join(&key, field);
+        }
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+        {
+            key = join(&key, field);
+            message = "required setting is missing".to_owned();
+        }
+        ConfigError::Invalid {
+            env: env_name(&key),
+            key,
+            message,
+        }
+    })
+}
+
+/// Loads a service's config from its defaults, the command line and the process environment.
+pub fn load_from_process<T: DeserializeOwned>(defaults: &str) -> Result<T, ConfigError> {
+    let args: Vec<String> = std::env::args().collect();
+    let path = config_path_from_args(&args)?;
+    load(defaults, path.as_deref(), std::env::vars())
+}
+
+fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// An env value is read as a TOML scalar when it is one (`7101`, `true`, `"x"`), else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => match t.remove("v") {
+            Some(
+                v @ (toml::Value::Integer(_)
+                | toml::Value::Float(_)
+                | toml::Value::Boolean(_)
+                | toml::Value::String(_)),
+            ) => v,
+            _ => toml::Value::String(raw.to_owned()),
+        },
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = keys.split_last().ok_or_else(String::new)?;
+    let mut cur = table;
+    for (i, k) in parents.iter().enumerate() {
+        let entry = cur
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(keys[..=i].join(".")),
+        };
+    }
+    cur.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULTS: &str = "[http]\nport = 7101\n[grpc]\nport = 7201\n[database]\n";
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_defaults_and_parses_types() {
+        let c: ServiceConfig = load(
+            DEFAULTS,
+            None,
+            env(&[
+                (
+                    "OMNEURO__DATABASE__URL",
+                    "postgres://postgres@127.0.0.1:5432/x",
+                ),
+                ("OMNEURO__HTTP__PORT", "0"),
+                ("OMNEURO__DEMO_DATA", "true"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.http.port, 0);
+        assert_eq!(c.grpc.port, 7201);
+        assert!(c.demo_data);
+        assert_eq!(c.database.url, "postgres://postgres@127.0.0.1:5432/x");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load::<ServiceConfig>(
+            DEFAULTS,
+            None,
+            env(&[
+                ("OMNEURO__DATABASE__URL", "sqlite::memory:"),
+                ("OMNEURO__HTTP__PROT", "1"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`http.prot`"), "{e}");
+        assert!(e.contains("OMNEURO__HTTP__PROT"), "{e}");
+    }
+
+    #[test]
+    fn unparsable_value_is_named() {
+        let e = load::<ServiceConfig>(
+            DEFAULTS,
+            None,
+            env(&[
+                ("OMNEURO__DATABASE__URL", "sqlite::memory:"),
+                ("OMNEURO__GRPC__PORT", "seventy"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`grpc.port`"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_setting_is_named() {
+        let e = load::<ServiceConfig>(DEFAULTS, None, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`database.url`") && e.contains("OMNEURO__DATABASE__URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn file_layer_sits_between_defaults_and_env() {
+        let dir = std::env::temp_dir().join(crate::ids::new_id("cfg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("garage.toml");
+        std::fs::write(
+            &path,
+            "[http]\nport = 9000\nworkers = 3\n[database]\nurl = \"sqlite::memory:\"\n",
+        )
+        .unwrap();
+        let c: ServiceConfig = load(
+            DEFAULTS,
+            Some(&path),
+            env(&[("OMNEURO__HTTP__PORT", "9001")]),
+        )
+        .unwrap();
+        assert_eq!((c.http.port, c.http.workers), (9001, 3));
+        std::fs::write(&path, "[http\nport = 1").unwrap();
+        assert!(matches!(
+            load::<ServiceConfig>(DEFAULTS, Some(&path), env(&[])),
+            Err(ConfigError::Syntax { .. })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+/// Where the two public faces live, so each can link to the other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksConfig {
+    /// The public site, e.g. `https://juicejunkiez.com` (dev: `http://localhost:8080`).
+    pub public_url: String,
+    /// The tech portal, e.g. `https://tech.juicejunkiez.com` (dev: `http://tech.localhost:8080`).
+    pub tech_url: String,
+}
+
+/// Everything a stateless web service (site, portal) is configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    #[serde(default)]
+    pub environment: Environment,
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    pub upstreams: UpstreamsConfig,
+    pub links: LinksConfig,
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+/// Built-in link defaults for dev (nginx on 8080).
+pub const LINK_DEFAULTS: &str = r#"
+[links]
+public_url = "http://localhost:8080"
+tech_url = "http://tech.localhost:8080"
+"#;

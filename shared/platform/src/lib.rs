@@ -1,0 +1,27 @@
+//! Plumbing every Omneuro service shares, written once:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | file + `OMNEURO__…` env layering, strict parsing that names the bad key |
+//! | [`secrets`] | secrets from AWS SSM (or env in dev), cached, never printed |
+//! | [`telemetry`] | JSON logs, OpenTelemetry traces, W3C `traceparent` in and out |
+//! | [`db`] | diesel `MultiConnection` over PostgreSQL and SQLite, r2d2 pool, migrations, blocking helper |
+//! | [`grpc`] | tonic server with health tied to DB readiness, client channels with timeouts |
+//! | [`http`] | actix `/healthz`, `/readyz`, `/metrics`, request spans, friendly error pages |
+//! | [`metrics`] | the Prometheus registry behind `/metrics` |
+//! | [`app`] | lifecycle: bind, run, watch the database, drain on SIGTERM |
+//!
+//! Errors: typed (`thiserror`) wherever a request can fail, mapped to a `tonic::Status` or an HTTP
+//! status at the boundary and logged once there; `anyhow` only at start-up and in background workers.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod grpc;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod secrets;
+pub mod telemetry;
+
+pub use app::{App, Shutdown};

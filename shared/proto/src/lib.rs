@@ -1,0 +1,30 @@
+//! Generated protobuf types and gRPC stubs, one module per proto package
+//! (`omneuro.<svc>.v1` → `omneuro_proto::<svc>::v1`). Nothing else lives here:
+//! this crate never depends on diesel or on any service.
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("omneuro.common.v1");
+    }
+}
+
+macro_rules! service_package {
+    ($($name:ident => $pkg:literal),* $(,)?) => {
+        $(
+            pub mod $name {
+                pub mod v1 {
+                    tonic::include_proto!($pkg);
+                }
+            }
+        )*
+    };
+}
+
+service_package! {
+    garage => "omneuro.garage.v1",
+    jobs => "omneuro.jobs.v1",
+    billing => "omneuro.billing.v1",
+    shop => "omneuro.shop.v1",
+    repairbot => "omneuro.repairbot.v1",
+    kb => "omneuro.kb.v1",
+}
