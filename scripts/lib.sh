@@ -1,0 +1,38 @@
+# Helpers shared by scripts/run, scripts/test and scripts/bench (sourced, not run).
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DOMAIN_SERVICES=(garage jobs billing shop repairbot kb)
+WEB_SERVICES=(site portal)
+
+say() { printf '\033[1;35m==>\033[0m %s\n' "$*" >&2; }
+
+# Installs Debian packages when missing (root or sudo, apt available); returns 1 when it cannot.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  command -v apt-get >/dev/null || return 1
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null && sudo="sudo -n" || return 1; fi
+  say "installing ${missing[*]} (apt)"
+  if [[ ! -f /tmp/.omneuro-apt-updated ]]; then $sudo apt-get update -qq && touch /tmp/.omneuro-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_cargo() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+}
+
+# http_port SERVICE / grpc_port SERVICE: the DESIGN.md defaults.
+http_port() { case $1 in garage) echo 7101;; jobs) echo 7102;; billing) echo 7103;; shop) echo 7104;; repairbot) echo 7105;; kb) echo 7106;; site) echo 7107;; portal) echo 7108;; esac; }
+grpc_port() { case $1 in garage) echo 7201;; jobs) echo 7202;; billing) echo 7203;; shop) echo 7204;; repairbot) echo 7205;; kb) echo 7206;; esac; }
+
+# wait_ready URL [SECONDS] [HOST]: polls until the URL answers 200 (with that Host header).
+wait_ready() {
+  local url=$1 deadline=$((SECONDS + ${2:-30})) host=()
+  [[ -n "${3:-}" ]] && host=(-H "Host: $3")
+  until curl -fsS -o /dev/null "${host[@]}" "$url" 2>/dev/null; do
+    (( SECONDS >= deadline )) && return 1
+    sleep 0.05
+  done
+}

@@ -1,0 +1,27 @@
+//! site: the public face of Juice Junkiez on the public host. Stateless: every fact on a page comes
+//! over gRPC from the service that owns it (makes from garage, services from jobs, products from shop).
+//!
+//! Layout: `upstream` (gRPC clients), `pages` (handlers and templates). `main.rs` only calls
+//! [`omneuro_platform::app::main`] with [`build`].
+
+pub mod pages;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use omneuro_platform::App;
+use omneuro_platform::config::{LINK_DEFAULTS, UPSTREAM_DEFAULTS, WebConfig};
+
+pub const NAME: &str = "site";
+
+/// Built-in defaults (DESIGN.md port, dev links, default upstreams); overridable like every setting.
+pub fn defaults() -> String {
+    format!("[http]\nport = 7107\nworkers = 2\n{UPSTREAM_DEFAULTS}{LINK_DEFAULTS}")
+}
+
+pub async fn build(cfg: WebConfig) -> anyhow::Result<App> {
+    let upstreams = upstream::Upstreams::connect(&cfg.upstreams)?;
+    let state = web::Data::new(pages::SiteState { upstreams, links: cfg.links.clone() });
+    App::web(NAME, &cfg, Arc::new(move |c: &mut web::ServiceConfig| pages::routes(c, state.clone())))
+}

@@ -1,0 +1,30 @@
+//! gRPC clients of the domain services site reads from. Channels connect lazily with timeouts, so
+//! site starts (and shows what it can) even when a service is down.
+
+use std::time::Duration;
+
+use omneuro_platform::config::UpstreamsConfig;
+use omneuro_platform::grpc::{self, TracedChannel};
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
+use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
+
+#[derive(Clone)]
+pub struct Upstreams {
+    pub garage: GarageServiceClient<TracedChannel>,
+    pub jobs: JobsServiceClient<TracedChannel>,
+    pub shop: ShopServiceClient<TracedChannel>,
+}
+
+impl Upstreams {
+    pub fn connect(cfg: &UpstreamsConfig) -> anyhow::Result<Self> {
+        let connect = Duration::from_millis(cfg.connect_timeout_ms);
+        let request = Duration::from_millis(cfg.request_timeout_ms);
+        let ch = |url: &str| grpc::channel(url, connect, request);
+        Ok(Self {
+            garage: GarageServiceClient::new(ch(&cfg.garage)?),
+            jobs: JobsServiceClient::new(ch(&cfg.jobs)?),
+            shop: ShopServiceClient::new(ch(&cfg.shop)?),
+        })
+    }
+}
