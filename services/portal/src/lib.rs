@@ -20,5 +20,9 @@ pub fn defaults() -> String {
 
 pub async fn build(cfg: WebConfig) -> anyhow::Result<App> {
     let links = web::Data::new(cfg.links.clone());
-    App::web(NAME, &cfg, Arc::new(move |c: &mut web::ServiceConfig| pages::routes(c, links.clone())))
+    App::web(
+        NAME,
+        &cfg,
+        Arc::new(move |c: &mut web::ServiceConfig| pages::routes(c, links.clone())),
+    )
 }

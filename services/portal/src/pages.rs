@@ -11,7 +11,14 @@ use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig, links: web::Data<LinksConfig>) {
     cfg.app_data(links)
-        .route("/", web::get().to(|| async { HttpResponse::SeeOther().insert_header((LOCATION, "/signin")).finish() }))
+        .route(
+            "/",
+            web::get().to(|| async {
+                HttpResponse::SeeOther()
+                    .insert_header((LOCATION, "/signin"))
+                    .finish()
+            }),
+        )
         .route("/signin", web::get().to(signin_form))
         .route("/signin", web::post().to(signin_submit));
 }
@@ -25,7 +32,15 @@ struct SignIn<'a> {
 }
 
 async fn signin_form(links: web::Data<LinksConfig>, req: HttpRequest) -> HttpResponse {
-    render(StatusCode::OK, &SignIn { links: &links, email: "", message: None }, &req)
+    render(
+        StatusCode::OK,
+        &SignIn {
+            links: &links,
+            email: "",
+            message: None,
+        },
+        &req,
+    )
 }
 
 #[derive(Deserialize)]
@@ -37,15 +52,29 @@ pub struct SignInForm {
     password: String,
 }
 
-async fn signin_submit(links: web::Data<LinksConfig>, form: web::Form<SignInForm>, req: HttpRequest) -> HttpResponse {
+async fn signin_submit(
+    links: web::Data<LinksConfig>,
+    form: web::Form<SignInForm>,
+    req: HttpRequest,
+) -> HttpResponse {
     let email: String = form.email.trim().chars().take(254).collect();
     let msg = "Staff sign-in isn't switched on yet: staff accounts arrive with the next portal release. Nobody can sign in until then.";
-    render(StatusCode::SERVICE_UNAVAILABLE, &SignIn { links: &links, email: &email, message: Some(msg) }, &req)
+    render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &SignIn {
+            links: &links,
+            email: &email,
+            message: Some(msg),
+        },
+        &req,
+    )
 }
 
 fn render(status: StatusCode, t: &impl Template, req: &HttpRequest) -> HttpResponse {
     match t.render() {
-        Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
             error_page(StatusCode::INTERNAL_SERVER_ERROR, &request_id(req))

@@ -22,6 +22,13 @@ pub fn defaults() -> String {
 
 pub async fn build(cfg: WebConfig) -> anyhow::Result<App> {
     let upstreams = upstream::Upstreams::connect(&cfg.upstreams)?;
-    let state = web::Data::new(pages::SiteState { upstreams, links: cfg.links.clone() });
-    App::web(NAME, &cfg, Arc::new(move |c: &mut web::ServiceConfig| pages::routes(c, state.clone())))
+    let state = web::Data::new(pages::SiteState {
+        upstreams,
+        links: cfg.links.clone(),
+    });
+    App::web(
+        NAME,
+        &cfg,
+        Arc::new(move |c: &mut web::ServiceConfig| pages::routes(c, state.clone())),
+    )
 }

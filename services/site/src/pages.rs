@@ -54,18 +54,36 @@ pub fn format_money(m: Option<&Money>) -> String {
     let sign = if m.amount_cents < 0 { "-" } else { "" };
     let abs = m.amount_cents.unsigned_abs();
     let amount = format!("{}.{:02}", abs / 100, abs % 100);
-    if m.currency.eq_ignore_ascii_case("USD") { format!("{sign}${amount}") } else { format!("{sign}{amount} {}", m.currency) }
+    if m.currency.eq_ignore_ascii_case("USD") {
+        format!("{sign}${amount}")
+    } else {
+        format!("{sign}{amount} {}", m.currency)
+    }
 }
 
 fn makes_view(makes: Vec<garage::VehicleMake>) -> Vec<MakeView> {
     makes
         .into_iter()
-        .map(|m| MakeView { name: m.name, models: m.models.into_iter().map(|md| md.name).collect::<Vec<_>>().join(", ") })
+        .map(|m| MakeView {
+            name: m.name,
+            models: m
+                .models
+                .into_iter()
+                .map(|md| md.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
         .collect()
 }
 
 fn product_view(p: shop::Product) -> ProductView {
-    ProductView { price: format_money(p.price.as_ref()), name: p.name, description: p.description, category: p.category, in_stock: p.stock > 0 }
+    ProductView {
+        price: format_money(p.price.as_ref()),
+        name: p.name,
+        description: p.description,
+        category: p.category,
+        in_stock: p.stock > 0,
+    }
 }
 
 #[derive(Template)]
@@ -80,14 +98,24 @@ struct HomePage<'a> {
 
 async fn home(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
     let up = &state.upstreams;
-    let (mut jobs_client, mut garage_client, mut shop_client) = (up.jobs.clone(), up.garage.clone(), up.shop.clone());
+    let (mut jobs_client, mut garage_client, mut shop_client) =
+        (up.jobs.clone(), up.garage.clone(), up.shop.clone());
     let (offerings, makes, products) = tokio::join!(
-        grpc::call("JobsService/ListServiceOfferings", jobs_client.list_service_offerings(jobs::ListServiceOfferingsRequest {})),
-        grpc::call("GarageService/ListVehicleMakes", garage_client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 })),
+        grpc::call(
+            "JobsService/ListServiceOfferings",
+            jobs_client.list_service_offerings(jobs::ListServiceOfferingsRequest {})
+        ),
+        grpc::call(
+            "GarageService/ListVehicleMakes",
+            garage_client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 })
+        ),
         grpc::call(
             "ShopService/ListProducts",
             shop_client.list_products(shop::ListProductsRequest {
-                page: Some(PageRequest { page_size: 6, page_token: String::new() }),
+                page: Some(PageRequest {
+                    page_size: 6,
+                    page_token: String::new()
+                }),
                 featured_only: true,
                 category: String::new(),
             })
@@ -100,11 +128,22 @@ async fn home(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
             r.into_inner()
                 .offerings
                 .into_iter()
-                .map(|o| OfferingView { from_price: format_money(o.starting_price.as_ref()), code: o.code, name: o.name, description: o.description })
+                .map(|o| OfferingView {
+                    from_price: format_money(o.starting_price.as_ref()),
+                    code: o.code,
+                    name: o.name,
+                    description: o.description,
+                })
                 .collect()
         }),
         makes: makes.ok().map(|r| makes_view(r.into_inner().makes)),
-        products: products.ok().map(|r| r.into_inner().products.into_iter().map(product_view).collect()),
+        products: products.ok().map(|r| {
+            r.into_inner()
+                .products
+                .into_iter()
+                .map(product_view)
+                .collect()
+        }),
     };
     render(&page, &req)
 }
@@ -123,24 +162,46 @@ struct ShopPage<'a> {
     products: Option<Vec<ProductView>>,
 }
 
-async fn shop_page(state: web::Data<SiteState>, q: web::Query<ShopQuery>, req: HttpRequest) -> HttpResponse {
+async fn shop_page(
+    state: web::Data<SiteState>,
+    q: web::Query<ShopQuery>,
+    req: HttpRequest,
+) -> HttpResponse {
     let category = q.into_inner().category;
     let mut client = state.upstreams.shop.clone();
     let res = grpc::call(
         "ShopService/ListProducts",
         client.list_products(shop::ListProductsRequest {
-            page: Some(PageRequest { page_size: 100, page_token: String::new() }),
+            page: Some(PageRequest {
+                page_size: 100,
+                page_token: String::new(),
+            }),
             featured_only: false,
             category: category.clone(),
         }),
     )
     .await;
     let products = match res {
-        Ok(r) => Some(r.into_inner().products.into_iter().map(product_view).collect()),
-        Err(s) if s.code() == tonic::Code::InvalidArgument => return error_page(StatusCode::BAD_REQUEST, &request_id(&req)),
+        Ok(r) => Some(
+            r.into_inner()
+                .products
+                .into_iter()
+                .map(product_view)
+                .collect(),
+        ),
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            return error_page(StatusCode::BAD_REQUEST, &request_id(&req));
+        }
         Err(_) => None,
     };
-    render(&ShopPage { links: &state.links, category, products }, &req)
+    render(
+        &ShopPage {
+            links: &state.links,
+            category,
+            products,
+        },
+        &req,
+    )
 }
 
 #[derive(Template)]
@@ -153,16 +214,28 @@ struct GaragePage<'a> {
 
 async fn garage_page(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
     let mut client = state.upstreams.garage.clone();
-    let makes = grpc::call("GarageService/ListVehicleMakes", client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 }))
-        .await
-        .ok()
-        .map(|r| makes_view(r.into_inner().makes));
-    render(&GaragePage { links: &state.links, address: ADDRESS, makes }, &req)
+    let makes = grpc::call(
+        "GarageService/ListVehicleMakes",
+        client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 }),
+    )
+    .await
+    .ok()
+    .map(|r| makes_view(r.into_inner().makes));
+    render(
+        &GaragePage {
+            links: &state.links,
+            address: ADDRESS,
+            makes,
+        },
+        &req,
+    )
 }
 
 fn render(t: &impl Template, req: &HttpRequest) -> HttpResponse {
     match t.render() {
-        Ok(html) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html),
+        Ok(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
             error_page(StatusCode::INTERNAL_SERVER_ERROR, &request_id(req))
@@ -176,11 +249,20 @@ mod tests {
 
     #[test]
     fn money_is_formatted_for_people() {
-        let usd = |c| Money { amount_cents: c, currency: "USD".into() };
+        let usd = |c| Money {
+            amount_cents: c,
+            currency: "USD".into(),
+        };
         assert_eq!(format_money(Some(&usd(2499))), "$24.99");
         assert_eq!(format_money(Some(&usd(5))), "$0.05");
         assert_eq!(format_money(Some(&usd(-150))), "-$1.50");
-        assert_eq!(format_money(Some(&Money { amount_cents: 1000, currency: "EUR".into() })), "10.00 EUR");
+        assert_eq!(
+            format_money(Some(&Money {
+                amount_cents: 1000,
+                currency: "EUR".into()
+            })),
+            "10.00 EUR"
+        );
         assert_eq!(format_money(None), "");
     }
 }

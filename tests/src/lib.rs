@@ -1,0 +1,542 @@
+//! Test harness: real services on real sockets (port 0), real databases (SQLite always, PostgreSQL
+//! when `OMNEURO_TEST_PG_URL` is set), real peers (nginx, moto, grpcio) when installed.
+//!
+//! Environment read here (scripts/test sets it):
+//! - `OMNEURO_TEST_PG_URL`: server URL such as `postgres://postgres@127.0.0.1:5432`; a fresh database
+//!   is created per test service and dropped afterwards.
+//! - `OMNEURO_TEST_REQUIRE_PEERS=1` (CI): a missing PostgreSQL, nginx, moto or grpcio fails the test
+//!   instead of skipping it.
+//! - `OMNEURO_TEST_VENV`: a Python venv with moto and grpcio-health-checking.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, RunQueryDsl};
+use omneuro_platform::app::Shutdown;
+use omneuro_platform::config::{self, ServiceConfig, WebConfig};
+use omneuro_platform::{App, ids};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn require_peers() -> bool {
+    std::env::var("OMNEURO_TEST_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Skips (returns None) or, in CI, fails when a peer is missing.
+pub fn peer_or_skip<T>(name: &str, found: Option<T>) -> Option<T> {
+    if found.is_none() {
+        if require_peers() {
+            panic!("{name} is required (OMNEURO_TEST_REQUIRE_PEERS=1) but not available");
+        }
+        eprintln!("SKIP: {name} not available");
+    }
+    found
+}
+
+pub fn pg_server_url() -> Option<String> {
+    std::env::var("OMNEURO_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|u| u.trim_end_matches('/').to_owned())
+}
+
+/// The backends this run covers: SQLite always, PostgreSQL when configured (required in CI).
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if peer_or_skip("PostgreSQL (OMNEURO_TEST_PG_URL)", pg_server_url()).is_some() {
+        v.push(Backend::Postgres);
+    }
+    v
+}
+
+/// A fresh database for one service in one test; dropped (PostgreSQL) or deleted (SQLite) on drop.
+pub struct TestDb {
+    pub url: String,
+    backend: Backend,
+    name: String,
+    dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend, service: &str) -> Self {
+        let name = format!("omneuro_t_{service}_{}", &ids::new_id("x")[2..]);
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).unwrap();
+                Self {
+                    url: format!("sqlite://{}/{service}.db", dir.display()),
+                    backend,
+                    name,
+                    dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let server = pg_server_url().expect("OMNEURO_TEST_PG_URL");
+                let mut c = diesel::PgConnection::establish(&format!("{server}/postgres"))
+                    .expect("PostgreSQL reachable");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut c)
+                    .unwrap();
+                Self {
+                    url: format!("{server}/{name}"),
+                    backend,
+                    name,
+                    dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.backend {
+            Backend::Sqlite => {
+                if let Some(d) = &self.dir {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            }
+            Backend::Postgres => {
+                if let Some(server) = pg_server_url() {
+                    if let Ok(mut c) =
+                        diesel::PgConnection::establish(&format!("{server}/postgres"))
+                    {
+                        let _ = diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            self.name
+                        ))
+                        .execute(&mut c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A service running in this test process; stopped (and drained) on drop or by [`Running::stop`].
+pub struct Running {
+    pub http: SocketAddr,
+    pub grpc: Option<SocketAddr>,
+    shutdown: Shutdown,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    pub fn start(app: App) -> Self {
+        let shutdown = Shutdown::default();
+        let http = app.http_addr();
+        let grpc = app.grpc_addr();
+        let task = tokio::spawn(app.run_until_stopped(shutdown.wait()));
+        Self {
+            http,
+            grpc,
+            shutdown,
+            task: Some(task),
+        }
+    }
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc.unwrap())
+    }
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+type BuildFut = Pin<Box<dyn Future<Output = anyhow::Result<App>>>>;
+
+/// The six domain services by name, with their defaults and build function.
+pub fn domain(name: &str) -> (&'static str, fn(ServiceConfig) -> BuildFut) {
+    match name {
+        "garage" => (garage::DEFAULTS, |c| Box::pin(garage::build(c))),
+        "jobs" => (jobs::DEFAULTS, |c| Box::pin(jobs::build(c))),
+        "billing" => (billing::DEFAULTS, |c| Box::pin(billing::build(c))),
+        "shop" => (shop::DEFAULTS, |c| Box::pin(shop::build(c))),
+        "repairbot" => (repairbot::DEFAULTS, |c| Box::pin(repairbot::build(c))),
+        "kb" => (kb::DEFAULTS, |c| Box::pin(kb::build(c))),
+        other => panic!("no domain service {other}"),
+    }
+}
+
+pub const DOMAIN_SERVICES: [&str; 6] = ["garage", "jobs", "billing", "shop", "repairbot", "kb"];
+
+fn env(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Starts domain service `name` in-process on port 0 against `db_url` (demo data on).
+pub async fn start_domain(name: &str, db_url: &str, extra: &[(&str, String)]) -> Running {
+    let (defaults, build) = domain(name);
+    let mut pairs = vec![
+        ("OMNEURO__HTTP__PORT", "0".to_owned()),
+        ("OMNEURO__GRPC__PORT", "0".to_owned()),
+        ("OMNEURO__DATABASE__URL", db_url.to_owned()),
+        ("OMNEURO__DATABASE__HEALTH_INTERVAL_MS", "100".to_owned()),
+        ("OMNEURO__DEMO_DATA", "true".to_owned()),
+        ("OMNEURO__SHUTDOWN_GRACE_SECS", "2".to_owned()),
+    ];
+    pairs.extend(extra.iter().cloned());
+    let cfg: ServiceConfig = config::load(defaults, None, env(&pairs)).unwrap();
+    Running::start(build(cfg).await.unwrap())
+}
+
+/// Starts site or portal in-process on port 0 with the given upstream gRPC URLs.
+pub async fn start_web(name: &str, upstreams: &[(&str, String)]) -> Running {
+    let mut pairs = vec![
+        ("OMNEURO__HTTP__PORT", "0".to_owned()),
+        ("OMNEURO__SHUTDOWN_GRACE_SECS", "2".to_owned()),
+    ];
+    let keys: Vec<String> = upstreams
+        .iter()
+        .map(|(svc, _)| format!("OMNEURO__UPSTREAMS__{}", svc.to_ascii_uppercase()))
+        .collect();
+    for ((_, url), key) in upstreams.iter().zip(&keys) {
+        pairs.push((key.as_str(), url.clone()));
+    }
+    let app = match name {
+        "site" => {
+            site::build(config::load::<WebConfig>(&site::defaults(), None, env(&pairs)).unwrap())
+                .await
+        }
+        "portal" => {
+            portal::build(
+                config::load::<WebConfig>(&portal::defaults(), None, env(&pairs)).unwrap(),
+            )
+            .await
+        }
+        other => panic!("no web service {other}"),
+    };
+    Running::start(app.unwrap())
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn http_status(url: &str) -> u16 {
+    http()
+        .get(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// gRPC health of `service` ("" = whole server) at `grpc_url`.
+pub async fn grpc_health(grpc_url: &str, service: &str) -> Option<i32> {
+    let channel = tonic::transport::Endpoint::from_shared(grpc_url.to_owned())
+        .ok()?
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .ok()?;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let res = client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .ok()?;
+    Some(res.into_inner().status)
+}
+
+pub const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+pub const NOT_SERVING: i32 =
+    tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+
+/// Waits until the service answers `/readyz` 200.
+pub async fn wait_ready(r: &Running) {
+    let url = r.url("/readyz");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            http_status(&url).await == 200
+        })
+        .await,
+        "{url} never became ready"
+    );
+}
+
+/// Where cargo put the workspace's binaries (the directory of this test binary's parent).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|d| d.parent()).unwrap().to_owned()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --bins` first (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(cmd))
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn venv_bin(name: &str) -> Option<PathBuf> {
+    let v = std::env::var_os("OMNEURO_TEST_VENV")?;
+    let p = PathBuf::from(v).join("bin").join(name);
+    p.is_file().then_some(p)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A service binary running as its own process (the way scripts/run and production run it).
+pub struct Proc {
+    pub name: String,
+    pub child: std::process::Child,
+    pub http: SocketAddr,
+    pub grpc: Option<SocketAddr>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `target/debug/<name>` with `env`, ports 0, and waits for its "listening" log line.
+    pub fn spawn(name: &str, env: &[(&str, String)], dir: &std::path::Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = std::process::Command::new(bin(name));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OMNEURO__HTTP__PORT", "0")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(std::process::Stdio::null());
+        if DOMAIN_SERVICES.contains(&name) {
+            cmd.env("OMNEURO__GRPC__PORT", "0");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.contains("\"message\":\"listening\""))
+            {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let http = v["http.addr"].as_str().unwrap().parse().unwrap();
+                let grpc = v["grpc.addr"].as_str().map(|a| a.parse().unwrap());
+                return Proc {
+                    name: name.to_owned(),
+                    child,
+                    http,
+                    grpc,
+                    log,
+                };
+            }
+            assert!(Instant::now() < deadline, "{name} did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc.unwrap())
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop on SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private temp directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(ids::new_id(tag));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The nginx edge rendered by scripts/render-nginx, running from a private directory.
+pub struct Nginx {
+    pub port: u16,
+    child: std::process::Child,
+    pub dir: PathBuf,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+impl Nginx {
+    pub fn start(dir: &std::path::Path, vars: &[(&str, String)]) -> Option<Nginx> {
+        let nginx = peer_or_skip(
+            "nginx",
+            which("nginx")
+                .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file())),
+        )?;
+        let port = free_port();
+        let conf = dir.join("nginx");
+        let status = std::process::Command::new(repo_root().join("scripts/render-nginx"))
+            .args(["dev", conf.to_str().unwrap()])
+            .env("LISTEN", format!("127.0.0.1:{port}"))
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let check = std::process::Command::new(&nginx)
+            .args([
+                "-t",
+                "-p",
+                conf.to_str().unwrap(),
+                "-c",
+                conf.join("nginx.conf").to_str().unwrap(),
+                "-e",
+                conf.join("logs/error.log").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "nginx -t: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = std::process::Command::new(&nginx)
+            .args([
+                "-p",
+                conf.to_str().unwrap(),
+                "-c",
+                conf.join("nginx.conf").to_str().unwrap(),
+                "-e",
+                conf.join("logs/error.log").to_str().unwrap(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Nginx {
+            port,
+            child,
+            dir: conf,
+        })
+    }
+
+    /// A client that resolves `localhost` and `tech.localhost` to this nginx.
+    pub fn client(&self) -> reqwest::Client {
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        reqwest::Client::builder()
+            .resolve("localhost", addr)
+            .resolve("tech.localhost", addr)
+            .resolve("unknown.example", addr)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
