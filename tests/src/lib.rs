@@ -8,7 +8,13 @@
 //!   instead of skipping it.
 //! - `OMNEURO_TEST_VENV`: a Python venv with moto and grpcio-health-checking.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::collapsible_if,
+    clippy::zombie_processes
+)]
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -99,6 +99,7 @@ pub struct App {
     watcher: Option<tokio::task::JoinHandle<()>>,
     health: Option<(HealthReporter, Vec<&'static str>)>,
     stop_inner: Shutdown,
+    readiness: Readiness,
     grace: Duration,
 }
 
@@ -158,7 +159,7 @@ impl App {
 
         let watcher = tokio::spawn(watch_database(
             db,
-            readiness,
+            readiness.clone(),
             metrics,
             reporter.clone(),
             spec.grpc_services.clone(),
@@ -176,6 +177,7 @@ impl App {
             watcher: Some(watcher),
             health: Some((reporter, spec.grpc_services)),
             stop_inner,
+            readiness: readiness.clone(),
             grace,
         })
     }
@@ -190,7 +192,7 @@ impl App {
         let grace = Duration::from_secs(cfg.shutdown_grace_secs);
         let ctx = HttpContext {
             service: name,
-            readiness,
+            readiness: readiness.clone(),
             metrics,
         };
         let http = crate::http::server(&cfg.http, http_listener, ctx, routes, grace)?;
@@ -204,6 +206,7 @@ impl App {
             watcher: None,
             health: None,
             stop_inner: Shutdown::default(),
+            readiness,
             grace,
         })
     }
@@ -226,6 +229,10 @@ impl App {
         }
         let started = Instant::now();
         tracing::info!(service = self.name, "stopping: draining in-flight requests");
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
+        self.readiness.set(false, "shutting down");
         if let Some((reporter, names)) = &self.health {
             for name in std::iter::once("").chain(names.iter().copied()) {
                 reporter
@@ -293,7 +300,7 @@ async fn watch_database(
         .unwrap_or_else(|e| Err(DbError::Unavailable(e.to_string())));
         if let (Ok(_), Some(seed), false) = (&result, seed, seeded) {
             let db3 = db.clone();
-            match db3.run(move |c| seed(c)).await {
+            match db3.run(seed).await {
                 Ok(()) => seeded = true,
                 Err(e) => tracing::error!(error = %e, "demo data seeding failed; will retry"),
             }
@@ -310,7 +317,7 @@ async fn watch_database(
             }
             match &result {
                 Ok(_) => tracing::info!("ready: database reachable"),
-                Err(e) => tracing::warn!(error = %e, "not ready: database unreachable"),
+                Err(e) => tracing::warn!(error = %e, "not ready"),
             }
             was_ready = Some(ready);
         }

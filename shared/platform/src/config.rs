@@ -220,7 +220,7 @@ kb = "http://127.0.0.1:7206"
 /// Where the config file is: `--config PATH` on the command line, else `OMNEURO_CONFIG`, else none.
 pub fn config_path_from_args(args: &[String]) -> Result<Option<PathBuf>, ConfigError> {
     let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
+    if let Some(a) = it.next() {
         if a == "--config" {
             return it
                 .next()
@@ -228,11 +228,10 @@ pub fn config_path_from_args(args: &[String]) -> Result<Option<PathBuf>, ConfigE
                 .ok_or_else(|| ConfigError::Other("`--config` needs a file path".into()));
         } else if let Some(p) = a.strip_prefix("--config=") {
             return Ok(Some(PathBuf::from(p)));
-        } else {
-            return Err(ConfigError::Other(format!(
-                "unknown argument `{a}` (usage: SERVICE [--config FILE])"
-            )));
         }
+        return Err(ConfigError::Other(format!(
+            "unknown argument `{a}` (usage: SERVICE [--config FILE])"
+        )));
     }
     Ok(std::env::var_os("OMNEURO_CONFIG").map(PathBuf::from))
 }

@@ -205,15 +205,13 @@ impl Database {
                 backend,
             };
             let path = m.sqlite_path();
-            if path != ":memory:" {
-                if let Some(dir) = std::path::Path::new(path)
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        DbError::BadUrl(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
+            let dir = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            if let (false, Some(dir)) = (path == ":memory:", dir) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    DbError::BadUrl(format!("cannot create {}: {e}", dir.display()))
+                })?;
             }
         }
         // `:memory:` gives each connection its own database: keep exactly one.

@@ -160,7 +160,7 @@ pub async fn call<T>(
     );
     let res = fut.instrument(span).await;
     if let Err(status) = &res {
-        tracing::warn!(rpc, code = ?status.code(), message = status.message(), "upstream call failed");
+        tracing::warn!(rpc, grpc.code = ?status.code(), grpc.message = status.message(), "upstream call failed");
     }
     res
 }

@@ -140,7 +140,7 @@ async fn observe(
     if !probe {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         span.in_scope(|| {
-            if status.is_server_error() {
+            if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
                 tracing::error!(
                     http.status_code = status.as_u16(),
                     duration_ms = elapsed_ms,

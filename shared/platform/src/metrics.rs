@@ -12,6 +12,8 @@ use prometheus_client::registry::Registry;
 
 type Labels = [(&'static str, String); 3];
 type Labels2 = [(&'static str, String); 2];
+type Labels1 = [(&'static str, String); 1];
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -30,9 +32,9 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     http_requests: Family<Labels, Counter>,
-    http_duration: Family<Labels2, Histogram, fn() -> Histogram>,
+    http_duration: Histograms<Labels2>,
     grpc_requests: Family<Labels2, Counter>,
-    grpc_duration: Family<[(&'static str, String); 1], Histogram, fn() -> Histogram>,
+    grpc_duration: Histograms<Labels1>,
     db_up: Gauge,
 }
 
