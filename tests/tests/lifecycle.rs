@@ -1,7 +1,12 @@
 //! Readiness follows the database without restarts; bad config stops a service with one clear line;
 //! secrets come from SSM (moto) and never print; a third-party gRPC client sees SERVING.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
