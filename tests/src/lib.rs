@@ -156,6 +156,15 @@ impl Running {
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.grpc.unwrap())
     }
+    /// A lazily connecting gRPC channel to this service (with a request timeout, so a hung
+    /// service fails the test instead of stalling it).
+    pub fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.grpc_url())
+            .unwrap()
+            .timeout(Duration::from_secs(10))
+            .connect_lazy()
+    }
+
     pub async fn stop(mut self) {
         self.shutdown.trigger();
         if let Some(t) = self.task.take() {
@@ -464,13 +473,62 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
+/// The fully qualified gRPC service name of a domain service, as generated from its proto.
+pub fn grpc_service_name(name: &str) -> &'static str {
+    use omneuro_proto as p;
+    match name {
+        "garage" => p::garage::v1::garage_service_server::SERVICE_NAME,
+        "jobs" => p::jobs::v1::jobs_service_server::SERVICE_NAME,
+        "billing" => p::billing::v1::billing_service_server::SERVICE_NAME,
+        "shop" => p::shop::v1::shop_service_server::SERVICE_NAME,
+        "repairbot" => p::repairbot::v1::repairbot_service_server::SERVICE_NAME,
+        "kb" => p::kb::v1::kb_service_server::SERVICE_NAME,
+        other => panic!("no domain service {other}"),
+    }
+}
+
+/// The nginx binary (PATH or /usr/sbin), or a skip (a failure when peers are required).
+pub fn nginx_bin() -> Option<PathBuf> {
+    peer_or_skip(
+        "nginx",
+        which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file())),
+    )
+}
+
+/// `nginx [-t] -p DIR -c DIR/CONF -e DIR/logs/error.log`, the way scripts/run starts the edge.
+pub fn nginx_command(
+    nginx: &std::path::Path,
+    dir: &std::path::Path,
+    conf: &str,
+    test: bool,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(nginx);
+    if test {
+        cmd.arg("-t");
+    }
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join(conf))
+        .arg("-e")
+        .arg(dir.join("logs/error.log"));
+    cmd
+}
+
+/// Runs `nginx -t` on a rendered config and fails the test with nginx's own words if it is wrong.
+pub fn nginx_t(nginx: &std::path::Path, dir: &std::path::Path, conf: &str) {
+    let out = nginx_command(nginx, dir, conf, true).output().unwrap();
+    assert!(
+        out.status.success(),
+        "nginx -t {}: {}",
+        dir.join(conf).display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Nginx {
     pub fn start(dir: &std::path::Path, vars: &[(&str, String)]) -> Option<Nginx> {
-        let nginx = peer_or_skip(
-            "nginx",
-            which("nginx")
-                .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file())),
-        )?;
+        let nginx = nginx_bin()?;
         let port = free_port();
         let conf = dir.join("nginx");
         let status = std::process::Command::new(repo_root().join("scripts/render-nginx"))
@@ -481,32 +539,8 @@ impl Nginx {
             .status()
             .unwrap();
         assert!(status.success());
-        let check = std::process::Command::new(&nginx)
-            .args([
-                "-t",
-                "-p",
-                conf.to_str().unwrap(),
-                "-c",
-                conf.join("nginx.conf").to_str().unwrap(),
-                "-e",
-                conf.join("logs/error.log").to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "nginx -t: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let child = std::process::Command::new(&nginx)
-            .args([
-                "-p",
-                conf.to_str().unwrap(),
-                "-c",
-                conf.join("nginx.conf").to_str().unwrap(),
-                "-e",
-                conf.join("logs/error.log").to_str().unwrap(),
-            ])
+        nginx_t(&nginx, &conf, "nginx.conf");
+        let child = nginx_command(&nginx, &conf, "nginx.conf", false)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -108,7 +108,7 @@ async fn database_gone_means_not_ready_and_back_without_restart() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(http_status(&svc.url("/readyz")).await, 503);
     assert_eq!(
-        grpc_health(&svc.grpc_url(), "omneuro.garage.v1.GarageService").await,
+        grpc_health(&svc.grpc_url(), grpc_service_name("garage")).await,
         Some(NOT_SERVING)
     );
     let ch = tonic::transport::Endpoint::from_shared(svc.grpc_url())
@@ -125,7 +125,7 @@ async fn database_gone_means_not_ready_and_back_without_restart() {
     switch.restore();
     wait_ready(&svc).await;
     assert_eq!(
-        grpc_health(&svc.grpc_url(), "omneuro.garage.v1.GarageService").await,
+        grpc_health(&svc.grpc_url(), grpc_service_name("garage")).await,
         Some(SERVING)
     );
     assert!(
@@ -326,18 +326,11 @@ async fn python_grpcio_health_client_sees_serving_from_every_domain_service() {
         let db = TestDb::new(Backend::Sqlite, name);
         let svc = start_domain(name, &db.url, &[]).await;
         wait_ready(&svc).await;
-        let full = format!(
-            "omneuro.{name}.v1.{}Service",
-            if name == "kb" {
-                "Kb".to_owned()
-            } else {
-                name[..1].to_ascii_uppercase() + &name[1..]
-            }
-        );
+        let full = grpc_service_name(name);
         let out = tokio::process::Command::new(&python)
             .arg(&script)
             .arg(svc.grpc.unwrap().to_string())
-            .arg(&full)
+            .arg(full)
             .output()
             .await
             .unwrap();

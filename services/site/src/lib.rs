@@ -4,10 +4,12 @@
 //! Layout: `upstream` (gRPC clients), `pages` (handlers and templates). `main.rs` only calls
 //! [`omneuro_platform::app::main`] with [`build`].
 
+pub mod cache;
 pub mod pages;
 pub mod upstream;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web;
 use omneuro_platform::App;
@@ -17,15 +19,18 @@ pub const NAME: &str = "site";
 
 /// Built-in defaults (DESIGN.md port, dev links, default upstreams); overridable like every setting.
 pub fn defaults() -> String {
-    format!("[http]\nport = 7107\nworkers = 2\n{UPSTREAM_DEFAULTS}{LINK_DEFAULTS}")
+    format!(
+        "[http]\nport = 7107\nworkers = 2\n{UPSTREAM_DEFAULTS}catalog_cache_ms = 2000\n{LINK_DEFAULTS}"
+    )
 }
 
 pub async fn build(cfg: WebConfig) -> anyhow::Result<App> {
     let upstreams = upstream::Upstreams::connect(&cfg.upstreams)?;
-    let state = web::Data::new(pages::SiteState {
+    let state = web::Data::new(pages::SiteState::new(
         upstreams,
-        links: cfg.links.clone(),
-    });
+        cfg.links.clone(),
+        Duration::from_millis(cfg.upstreams.catalog_cache_ms),
+    ));
     App::web(
         NAME,
         &cfg,

@@ -1,6 +1,9 @@
 //! Public pages. Each handler gathers what it shows over gRPC (in parallel), turns it into view
 //! types and renders an askama template. A section whose service is down says so; the page still works.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -11,11 +14,97 @@ use omneuro_proto::common::v1::{Money, PageRequest};
 use omneuro_proto::{garage::v1 as garage, jobs::v1 as jobs, shop::v1 as shop};
 use serde::Deserialize;
 
+use crate::cache::Cached;
 use crate::upstream::Upstreams;
 
 pub struct SiteState {
     pub upstreams: Upstreams,
     pub links: LinksConfig,
+    /// Catalog answers reused for `upstreams.catalog_cache_ms` (see [`Cached`]).
+    pub offerings: Cached<Vec<OfferingView>>,
+    pub makes: Cached<Vec<MakeView>>,
+    pub featured: Cached<Vec<ProductView>>,
+}
+
+impl SiteState {
+    pub fn new(upstreams: Upstreams, links: LinksConfig, catalog_ttl: Duration) -> Self {
+        Self {
+            upstreams,
+            links,
+            offerings: Cached::new(catalog_ttl),
+            makes: Cached::new(catalog_ttl),
+            featured: Cached::new(catalog_ttl),
+        }
+    }
+
+    async fn offerings(&self) -> Option<Arc<Vec<OfferingView>>> {
+        let mut client = self.upstreams.jobs.clone();
+        self.offerings
+            .get(|| async move {
+                let r = grpc::call(
+                    "JobsService/ListServiceOfferings",
+                    client.list_service_offerings(jobs::ListServiceOfferingsRequest {}),
+                )
+                .await?;
+                Ok::<_, tonic::Status>(
+                    r.into_inner()
+                        .offerings
+                        .into_iter()
+                        .map(|o| OfferingView {
+                            from_price: format_money(o.starting_price.as_ref()),
+                            code: o.code,
+                            name: o.name,
+                            description: o.description,
+                        })
+                        .collect(),
+                )
+            })
+            .await
+            .ok()
+    }
+
+    async fn makes(&self) -> Option<Arc<Vec<MakeView>>> {
+        let mut client = self.upstreams.garage.clone();
+        self.makes
+            .get(|| async move {
+                let r = grpc::call(
+                    "GarageService/ListVehicleMakes",
+                    client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 }),
+                )
+                .await?;
+                Ok::<_, tonic::Status>(makes_view(r.into_inner().makes))
+            })
+            .await
+            .ok()
+    }
+
+    async fn featured(&self) -> Option<Arc<Vec<ProductView>>> {
+        let mut client = self.upstreams.shop.clone();
+        self.featured
+            .get(|| async move {
+                let r = grpc::call(
+                    "ShopService/ListProducts",
+                    client.list_products(shop::ListProductsRequest {
+                        page: Some(PageRequest {
+                            page_size: 6,
+                            page_token: String::new(),
+                        }),
+                        featured_only: true,
+                        category: String::new(),
+                    }),
+                )
+                .await?;
+                Ok::<_, tonic::Status>(
+                    r.into_inner()
+                        .products
+                        .into_iter()
+                        .map(product_view)
+                        .collect(),
+                )
+            })
+            .await
+            .ok()
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<SiteState>) {
@@ -91,59 +180,20 @@ fn product_view(p: shop::Product) -> ProductView {
 struct HomePage<'a> {
     links: &'a LinksConfig,
     address: &'a str,
-    offerings: Option<Vec<OfferingView>>,
-    makes: Option<Vec<MakeView>>,
-    products: Option<Vec<ProductView>>,
+    offerings: Option<&'a [OfferingView]>,
+    makes: Option<&'a [MakeView]>,
+    products: Option<&'a [ProductView]>,
 }
 
 async fn home(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
-    let up = &state.upstreams;
-    let (mut jobs_client, mut garage_client, mut shop_client) =
-        (up.jobs.clone(), up.garage.clone(), up.shop.clone());
-    let (offerings, makes, products) = tokio::join!(
-        grpc::call(
-            "JobsService/ListServiceOfferings",
-            jobs_client.list_service_offerings(jobs::ListServiceOfferingsRequest {})
-        ),
-        grpc::call(
-            "GarageService/ListVehicleMakes",
-            garage_client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 })
-        ),
-        grpc::call(
-            "ShopService/ListProducts",
-            shop_client.list_products(shop::ListProductsRequest {
-                page: Some(PageRequest {
-                    page_size: 6,
-                    page_token: String::new()
-                }),
-                featured_only: true,
-                category: String::new(),
-            })
-        ),
-    );
+    let (offerings, makes, products) =
+        tokio::join!(state.offerings(), state.makes(), state.featured());
     let page = HomePage {
         links: &state.links,
         address: ADDRESS,
-        offerings: offerings.ok().map(|r| {
-            r.into_inner()
-                .offerings
-                .into_iter()
-                .map(|o| OfferingView {
-                    from_price: format_money(o.starting_price.as_ref()),
-                    code: o.code,
-                    name: o.name,
-                    description: o.description,
-                })
-                .collect()
-        }),
-        makes: makes.ok().map(|r| makes_view(r.into_inner().makes)),
-        products: products.ok().map(|r| {
-            r.into_inner()
-                .products
-                .into_iter()
-                .map(product_view)
-                .collect()
-        }),
+        offerings: offerings.as_deref().map(Vec::as_slice),
+        makes: makes.as_deref().map(Vec::as_slice),
+        products: products.as_deref().map(Vec::as_slice),
     };
     render(&page, &req)
 }
@@ -209,23 +259,16 @@ async fn shop_page(
 struct GaragePage<'a> {
     links: &'a LinksConfig,
     address: &'a str,
-    makes: Option<Vec<MakeView>>,
+    makes: Option<&'a [MakeView]>,
 }
 
 async fn garage_page(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
-    let mut client = state.upstreams.garage.clone();
-    let makes = grpc::call(
-        "GarageService/ListVehicleMakes",
-        client.list_vehicle_makes(garage::ListVehicleMakesRequest { category: 0 }),
-    )
-    .await
-    .ok()
-    .map(|r| makes_view(r.into_inner().makes));
+    let makes = state.makes().await;
     render(
         &GaragePage {
             links: &state.links,
             address: ADDRESS,
-            makes,
+            makes: makes.as_deref().map(Vec::as_slice),
         },
         &req,
     )

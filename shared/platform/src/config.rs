@@ -197,6 +197,10 @@ pub struct UpstreamsConfig {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_client_request_ms")]
     pub request_timeout_ms: u64,
+    /// How long a web service may reuse a public catalog answer (services, makes, featured
+    /// products) before asking again; 0 asks on every request. Never used for per-client data.
+    #[serde(default)]
+    pub catalog_cache_ms: u64,
 }
 
 fn default_client_connect_ms() -> u64 {

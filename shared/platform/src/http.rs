@@ -114,7 +114,6 @@ async fn observe(
     } else {
         let span = tracing::info_span!(
             "http.server",
-            otel.name = %format!("{method} {}", req.path()),
             otel.kind = "server",
             http.method = %method,
             http.target = %req.path(),
@@ -136,6 +135,8 @@ async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".to_owned());
     span.record("http.route", route.as_str());
+    // Named after the route pattern (`GET /orders/{id}`), never the raw path, so span names stay few.
+    telemetry::rename(&span, format!("{method} {route}"));
     span.record("http.status_code", status.as_u16());
     if !probe {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -102,6 +102,12 @@ pub fn adopt(span: &tracing::Span, parent: opentelemetry::Context) {
     span.record("trace_id", tracing::field::display(trace_id));
 }
 
+/// Renames the span's exported OpenTelemetry span (e.g. to the route pattern, known only after
+/// routing). Recording `otel.name` later does not reach a span that has already started.
+pub fn rename(span: &tracing::Span, name: String) {
+    span.context().span().update_name(name);
+}
+
 /// The trace id of the current span, as 32 hex digits (all zeros when tracing is off).
 pub fn current_trace_id() -> String {
     tracing::Span::current()
