@@ -104,6 +104,23 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs SQL straight against the service's database (to age a link, count rows, …).
+    pub fn execute(&self, sql: &str) -> usize {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut c = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(sql).execute(&mut c).unwrap()
+            }
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&self.url).unwrap();
+                diesel::sql_query(sql).execute(&mut c).unwrap()
+            }
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self.backend {
@@ -590,4 +607,130 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A real SMTP server (aiosmtpd from the test venv) that keeps every accepted message as JSON,
+/// decoded the way a mail client shows it (see tests/peers/smtp_sink.py).
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+/// SIGTERM, then wait (a peer that traps SIGTERM shuts down cleanly; SIGKILL if it lingers).
+pub fn stop_child(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl SmtpSink {
+    pub fn start() -> Option<SmtpSink> {
+        let python = peer_or_skip(
+            "python with aiosmtpd (OMNEURO_TEST_VENV)",
+            venv_bin("python"),
+        )
+        .filter(|p| {
+            std::process::Command::new(p)
+                .args(["-c", "import aiosmtpd"])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        let python = peer_or_skip("aiosmtpd", python)?;
+        let port = free_port();
+        let dir = TempDir::new("smtp");
+        let child = std::process::Command::new(python)
+            .arg(repo_root().join("tests/peers/smtp_sink.py"))
+            .arg(port.to_string())
+            .arg(&dir.0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(SmtpSink { child, port, dir })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message so far, oldest first.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir.0)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|s| serde_json::from_str(&s).ok())
+            .collect()
+    }
+
+    /// Messages to `to`, oldest first.
+    pub fn to(&self, to: &str) -> Vec<serde_json::Value> {
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m["to"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|t| t == to))
+            })
+            .collect()
+    }
+
+    /// Waits until `to` has at least `n` messages and returns the newest.
+    pub async fn wait_for(&self, to: &str, n: usize) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.to(to);
+            if got.len() >= n {
+                return got[got.len() - 1].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no mail #{n} to {to}; have {:#?}",
+                self.messages()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The token of the first `…/signin/link?token=…` link in a mail's text.
+pub fn sign_in_token(mail: &serde_json::Value) -> String {
+    let text = mail["text"].as_str().unwrap_or_default();
+    let at = text
+        .find("/signin/link?token=")
+        .unwrap_or_else(|| panic!("no sign-in link in {text}"))
+        + "/signin/link?token=".len();
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }

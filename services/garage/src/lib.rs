@@ -1,11 +1,14 @@
 //! garage: clients, their vehicles and the PEV make/model catalog.
 //!
-//! Layout: `catalog` (domain types and queries), `grpc` (the `GarageService` RPCs and proto mapping),
-//! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+//! Layout: `catalog` (makes and models), `clients` (sign-in, sessions, profile, consent),
+//! `vehicles` (a client's vehicles) — domain types and queries; `grpc` (the `GarageService` RPCs,
+//! who may call them, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod catalog;
+pub mod clients;
 pub mod grpc;
 pub mod schema;
+pub mod vehicles;
 
 use std::sync::Arc;
 
@@ -14,6 +17,8 @@ use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
+use omneuro_platform::mail::Mailer;
+use omneuro_platform::secrets::SecretStore;
 use omneuro_proto::garage::v1::garage_service_server::{GarageServiceServer, SERVICE_NAME};
 
 pub const NAME: &str = "garage";
@@ -34,7 +39,9 @@ pub fn migrations() -> Migrations {
 /// Binds garage's ports and wires its gRPC service; run it with [`App::run_until_stopped`].
 pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
-    let service = grpc::Garage::new(db.clone());
+    let secrets = SecretStore::from_config(&cfg.secrets).await;
+    let mailer = Arc::new(Mailer::from_config(&cfg.mail, cfg.environment, &secrets).await?);
+    let service = grpc::Garage::new(db.clone(), mailer, cfg.links.clone());
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(GarageServiceServer::new(service)),

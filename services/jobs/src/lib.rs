@@ -3,6 +3,7 @@
 //! Layout: `offerings` (domain types and queries), `grpc` (the `JobsService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
+pub mod booking;
 pub mod grpc;
 pub mod offerings;
 pub mod schema;

@@ -177,6 +177,12 @@ pub struct ServiceConfig {
     /// Insert demo data (products, …) into an empty database on first start.
     #[serde(default)]
     pub demo_data: bool,
+    /// Outgoing mail (services that send it: garage, jobs).
+    #[serde(default)]
+    pub mail: crate::mail::MailConfig,
+    /// Public addresses, for links in mail and texts.
+    #[serde(default)]
+    pub links: LinksConfig,
 }
 
 pub fn default_grace() -> u64 {
@@ -480,9 +486,28 @@ mod tests {
 #[serde(deny_unknown_fields)]
 pub struct LinksConfig {
     /// The public site, e.g. `https://juicejunkiez.com` (dev: `http://localhost:8080`).
+    #[serde(default = "default_public_url")]
     pub public_url: String,
     /// The tech portal, e.g. `https://tech.juicejunkiez.com` (dev: `http://tech.localhost:8080`).
+    #[serde(default = "default_tech_url")]
     pub tech_url: String,
+}
+
+fn default_public_url() -> String {
+    "http://localhost:8080".into()
+}
+fn default_tech_url() -> String {
+    "http://tech.localhost:8080".into()
+}
+
+impl Default for LinksConfig {
+    /// The dev edge (nginx on 8080), as in [`LINK_DEFAULTS`].
+    fn default() -> Self {
+        Self {
+            public_url: default_public_url(),
+            tech_url: default_tech_url(),
+        }
+    }
 }
 
 /// Everything a stateless web service (site, portal) is configured with.

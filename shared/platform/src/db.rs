@@ -273,20 +273,22 @@ impl Database {
     }
 
     /// Runs `f` with a pooled connection on tokio's blocking pool, inside the caller's tracing span.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    /// `f` may fail with the service's own error type, as long as a [`DbError`] converts into it.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
         blocking(move || {
             let mut conn = pool
                 .get()
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| DbError::Unavailable(format!("blocking task failed: {e}")))?
+        .map_err(|e| E::from(DbError::Unavailable(format!("blocking task failed: {e}"))))?
     }
 }
 

@@ -1,6 +1,8 @@
 //! Prefixed identifiers (`cli_`, `veh_`, `job_`, `prd_`, …) so a log line says what it is.
 
-use rand::Rng;
+use base64::Engine;
+use rand::{Rng, RngCore};
+use sha2::{Digest, Sha256};
 
 const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -29,8 +31,40 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
         })
 }
 
+/// A new bearer secret (sign-in links, sessions, status links): 32 random bytes, base64url, 43
+/// characters. Store only [`secret_hash`] of it.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a secret as 64 hex digits: what the database keeps instead of the secret.
+pub fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `s` looks like a secret from [`new_secret`] (cheap rejection before any lookup).
+pub fn is_secret_shaped(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_are_random_url_safe_and_hashed() {
+        let a = new_secret();
+        assert!(is_secret_shaped(&a) && a != new_secret());
+        assert_eq!(secret_hash(&a).len(), 64);
+        assert_eq!(secret_hash("abc"), secret_hash("abc"));
+        assert!(!is_secret_shaped("short"));
+    }
+
     use super::*;
 
     #[test]

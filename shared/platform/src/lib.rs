@@ -2,10 +2,13 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`auth`] | the caller identity (`x-omneuro-actor`) carried on every internal gRPC call |
+//! | [`mail`] | outgoing email over SMTP (lettre), or a dev mailbox directory |
 //! | [`config`] | file + `OMNEURO__…` env layering, strict parsing that names the bad key |
 //! | [`secrets`] | secrets from AWS SSM (or env in dev), cached, never printed |
 //! | [`telemetry`] | JSON logs, OpenTelemetry traces, W3C `traceparent` in and out |
 //! | [`db`] | diesel `MultiConnection` over PostgreSQL and SQLite, r2d2 pool, migrations, blocking helper |
+//! | [`error`] | `DomainError`: the ways a domain operation fails, each a typed gRPC status |
 //! | [`grpc`] | tonic server with health tied to DB readiness, client channels with timeouts |
 //! | [`http`] | actix `/healthz`, `/readyz`, `/metrics`, request spans, friendly error pages |
 //! | [`metrics`] | the Prometheus registry behind `/metrics` |
@@ -15,11 +18,14 @@
 //! status at the boundary and logged once there; `anyhow` only at start-up and in background workers.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod ids;
+pub mod mail;
 pub mod metrics;
 pub mod secrets;
 pub mod telemetry;
