@@ -734,3 +734,121 @@ pub fn sign_in_token(mail: &serde_json::Value) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+
+/// A minimal browser over plain HTTP: keeps cookies per name, does not follow redirects, and
+/// pulls the CSRF token out of the last page's forms. Enough to drive the no-JavaScript pages.
+pub struct Browser {
+    client: reqwest::Client,
+    base: String,
+    host: Option<String>,
+    pub cookies: std::collections::BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+    pub set_cookies: Vec<String>,
+}
+
+impl Page {
+    /// The first `name="csrf" value="…"` on the page.
+    pub fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body))
+            + "name=\"csrf\" value=\"".len();
+        self.body[at..].chars().take_while(|c| *c != '"').collect()
+    }
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap(),
+            base: base.trim_end_matches('/').to_owned(),
+            host: None,
+            cookies: Default::default(),
+        }
+    }
+
+    /// Sends `Host: host` (for going through nginx by name).
+    pub fn with_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_owned());
+        self
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, rb: reqwest::RequestBuilder) -> Page {
+        let mut rb = rb.header("cookie", self.cookie_header());
+        if let Some(h) = &self.host {
+            rb = rb.header("host", h);
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &set_cookies {
+            let first = c.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = first.split_once('=') {
+                if v.is_empty() || c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        Page {
+            status,
+            location,
+            body: r.text().await.unwrap_or_default(),
+            set_cookies,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let rb = self.client.get(format!("{}{path}", self.base));
+        self.finish(rb).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let rb = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.finish(rb).await
+    }
+
+    /// A POST with extra headers (e.g. a foreign `Origin`).
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut rb = self.client.post(format!("{}{path}", self.base)).form(form);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        self.finish(rb).await
+    }
+}

@@ -4,9 +4,11 @@
 //! Layout: `upstream` (gRPC clients), `pages` (handlers and templates). `main.rs` only calls
 //! [`omneuro_platform::app::main`] with [`build`].
 
+pub mod account;
 pub mod cache;
 pub mod pages;
 pub mod upstream;
+pub mod visitor;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ pub async fn build(cfg: WebConfig) -> anyhow::Result<App> {
     let state = web::Data::new(pages::SiteState::new(
         upstreams,
         cfg.links.clone(),
+        cfg.environment,
         Duration::from_millis(cfg.upstreams.catalog_cache_ms),
     ));
     App::web(

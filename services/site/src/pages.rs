@@ -5,21 +5,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web::{Data, get};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use omneuro_platform::config::LinksConfig;
+use omneuro_platform::config::{Environment, LinksConfig};
 use omneuro_platform::grpc;
 use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::web;
 use omneuro_proto::common::v1::{Money, PageRequest};
 use omneuro_proto::{garage::v1 as garage, jobs::v1 as jobs, shop::v1 as shop};
 use serde::Deserialize;
 
+use crate::account;
 use crate::cache::Cached;
 use crate::upstream::Upstreams;
+use crate::visitor::{Chrome, SESSION_COOKIE, Visitor, page};
 
 pub struct SiteState {
     pub upstreams: Upstreams,
     pub links: LinksConfig,
+    pub environment: Environment,
     /// Catalog answers reused for `upstreams.catalog_cache_ms` (see [`Cached`]).
     pub offerings: Cached<Vec<OfferingView>>,
     pub makes: Cached<Vec<MakeView>>,
@@ -27,14 +32,25 @@ pub struct SiteState {
 }
 
 impl SiteState {
-    pub fn new(upstreams: Upstreams, links: LinksConfig, catalog_ttl: Duration) -> Self {
+    pub fn new(
+        upstreams: Upstreams,
+        links: LinksConfig,
+        environment: Environment,
+        catalog_ttl: Duration,
+    ) -> Self {
         Self {
             upstreams,
             links,
+            environment,
             offerings: Cached::new(catalog_ttl),
             makes: Cached::new(catalog_ttl),
             featured: Cached::new(catalog_ttl),
         }
+    }
+
+    /// The session cookie (`max_age` 0 removes it).
+    pub fn session_cookie(&self, value: &str, max_age: Option<i64>) -> String {
+        web::set_cookie(SESSION_COOKIE, value, max_age, self.environment, false)
     }
 
     async fn offerings(&self) -> Option<Arc<Vec<OfferingView>>> {
@@ -63,7 +79,7 @@ impl SiteState {
             .ok()
     }
 
-    async fn makes(&self) -> Option<Arc<Vec<MakeView>>> {
+    pub async fn makes(&self) -> Option<Arc<Vec<MakeView>>> {
         let mut client = self.upstreams.garage.clone();
         self.makes
             .get(|| async move {
@@ -107,19 +123,36 @@ impl SiteState {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<SiteState>) {
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig, state: Data<SiteState>) {
     cfg.app_data(state)
-        .route("/", web::get().to(home))
-        .route("/shop", web::get().to(shop_page))
-        .route("/garage", web::get().to(garage_page));
+        .route("/", get().to(home))
+        .route("/shop", get().to(shop_page));
+    account::routes(cfg);
 }
 
 /// The shop's fixed facts (address, phone) live here until a settings service owns them.
 pub const ADDRESS: &str = "409 S Addison St, Baltimore, MD 21223";
 
 pub struct MakeView {
+    pub id: String,
     pub name: String,
-    pub models: String,
+    pub models: Vec<ModelView>,
+}
+
+pub struct ModelView {
+    pub id: String,
+    pub name: String,
+}
+
+impl MakeView {
+    /// "Master, Monster Pro, …" for the lists on the public pages.
+    pub fn models_text(&self) -> String {
+        self.models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 pub struct OfferingView {
@@ -154,13 +187,16 @@ fn makes_view(makes: Vec<garage::VehicleMake>) -> Vec<MakeView> {
     makes
         .into_iter()
         .map(|m| MakeView {
+            id: m.id,
             name: m.name,
             models: m
                 .models
                 .into_iter()
-                .map(|md| md.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+                .map(|md| ModelView {
+                    id: md.id,
+                    name: md.name,
+                })
+                .collect(),
         })
         .collect()
 }
@@ -178,24 +214,28 @@ fn product_view(p: shop::Product) -> ProductView {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
-    links: &'a LinksConfig,
+    chrome: Chrome<'a>,
     address: &'a str,
     offerings: Option<&'a [OfferingView]>,
     makes: Option<&'a [MakeView]>,
     products: Option<&'a [ProductView]>,
 }
 
-async fn home(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
-    let (offerings, makes, products) =
-        tokio::join!(state.offerings(), state.makes(), state.featured());
-    let page = HomePage {
-        links: &state.links,
+async fn home(state: Data<SiteState>, req: HttpRequest) -> HttpResponse {
+    let (visitor, offerings, makes, products) = tokio::join!(
+        Visitor::of(&state, &req),
+        state.offerings(),
+        state.makes(),
+        state.featured()
+    );
+    let home = HomePage {
+        chrome: visitor.chrome(&state.links),
         address: ADDRESS,
         offerings: offerings.as_deref().map(Vec::as_slice),
         makes: makes.as_deref().map(Vec::as_slice),
         products: products.as_deref().map(Vec::as_slice),
     };
-    render(&page, &req)
+    page(&home, StatusCode::OK, &req, &visitor.cookies)
 }
 
 #[derive(Deserialize)]
@@ -207,16 +247,17 @@ pub struct ShopQuery {
 #[derive(Template)]
 #[template(path = "shop.html")]
 struct ShopPage<'a> {
-    links: &'a LinksConfig,
+    chrome: Chrome<'a>,
     category: String,
     products: Option<Vec<ProductView>>,
 }
 
 async fn shop_page(
-    state: web::Data<SiteState>,
-    q: web::Query<ShopQuery>,
+    state: Data<SiteState>,
+    q: actix_web::web::Query<ShopQuery>,
     req: HttpRequest,
 ) -> HttpResponse {
+    let visitor = Visitor::of(&state, &req).await;
     let category = q.into_inner().category;
     let mut client = state.upstreams.shop.clone();
     let res = grpc::call(
@@ -244,46 +285,16 @@ async fn shop_page(
         }
         Err(_) => None,
     };
-    render(
+    page(
         &ShopPage {
-            links: &state.links,
+            chrome: visitor.chrome(&state.links),
             category,
             products,
         },
+        StatusCode::OK,
         &req,
+        &visitor.cookies,
     )
-}
-
-#[derive(Template)]
-#[template(path = "garage.html")]
-struct GaragePage<'a> {
-    links: &'a LinksConfig,
-    address: &'a str,
-    makes: Option<&'a [MakeView]>,
-}
-
-async fn garage_page(state: web::Data<SiteState>, req: HttpRequest) -> HttpResponse {
-    let makes = state.makes().await;
-    render(
-        &GaragePage {
-            links: &state.links,
-            address: ADDRESS,
-            makes: makes.as_deref().map(Vec::as_slice),
-        },
-        &req,
-    )
-}
-
-fn render(t: &impl Template, req: &HttpRequest) -> HttpResponse {
-    match t.render() {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            error_page(StatusCode::INTERNAL_SERVER_ERROR, &request_id(req))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! | [`error`] | `DomainError`: the ways a domain operation fails, each a typed gRPC status |
 //! | [`grpc`] | tonic server with health tied to DB readiness, client channels with timeouts |
 //! | [`http`] | actix `/healthz`, `/readyz`, `/metrics`, request spans, friendly error pages |
+//! | [`web`] | for page services: cookies, CSRF on every form, the client IP behind nginx |
 //! | [`metrics`] | the Prometheus registry behind `/metrics` |
 //! | [`app`] | lifecycle: bind, run, watch the database, drain on SIGTERM |
 //!
@@ -29,5 +30,6 @@ pub mod mail;
 pub mod metrics;
 pub mod secrets;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{App, Shutdown};
