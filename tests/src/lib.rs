@@ -852,3 +852,7 @@ impl Browser {
         self.finish(rb).await
     }
 }
+mod telnyx;
+pub use telnyx::*;
+mod flows;
+pub use flows::*;

@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 type Garage = GarageServiceClient<Channel>;
 
 fn site() -> Actor {
-    Actor::System("site".into())
+    site_actor()
 }
 
 async fn start(backend: Backend, sink: &SmtpSink) -> (TestDb, Running) {
@@ -68,10 +68,7 @@ async fn authenticate(g: &mut Garage, session: &str) -> Result<pb::Client, tonic
 
 /// The whole magic-link round trip: ask, read the mail, spend the link.
 async fn sign_in(g: &mut Garage, sink: &SmtpSink, email: &str) -> pb::SessionGrant {
-    let before = sink.to(email).len();
-    ask_link(g, email, "198.51.100.1").await.unwrap();
-    let mail = sink.wait_for(email, before + 1).await;
-    consume(g, &sign_in_token(&mail)).await.unwrap()
+    sign_in_rpc(g, sink, email).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

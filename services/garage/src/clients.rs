@@ -8,7 +8,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use omneuro_platform::db::DbConnection;
+use omneuro_platform::db::{DbConnection, write_transaction};
 use omneuro_platform::error::{DomainError, text};
 use omneuro_platform::ids;
 
@@ -178,7 +178,7 @@ pub fn request_link(
     now: NaiveDateTime,
 ) -> Result<String, DomainError> {
     let since = now - Duration::minutes(RATE_WINDOW_MINUTES);
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let by_email: i64 = sign_in_links::table
             .filter(sign_in_links::email.eq(email))
             .filter(sign_in_links::created_at.gt(since))
@@ -232,7 +232,7 @@ pub fn consume_link(
         return Err(unusable());
     }
     let hash = ids::secret_hash(token);
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         // The guarded update is the single-use check: of two racing POSTs only one changes a row.
         let spent = diesel::update(
             sign_in_links::table

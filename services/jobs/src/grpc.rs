@@ -1,22 +1,186 @@
-//! `omneuro.jobs.v1.JobsService`: the RPCs and their proto ⇄ domain mapping.
+//! `omneuro.jobs.v1.JobsService`: the RPCs, who may call them, and the proto ⇄ domain mapping.
 
 use std::sync::Arc;
 
-use omneuro_platform::db::Database;
-use omneuro_proto::common::v1::Money;
+use chrono::{NaiveDate, NaiveTime, Utc};
+use omneuro_platform::auth::{self, Actor, StaffRole};
+use omneuro_platform::config::LinksConfig;
+use omneuro_platform::db::{Database, now_utc};
+use omneuro_platform::error::DomainError;
+use omneuro_platform::grpc::TracedChannel;
+use omneuro_proto::common::v1::{Money, Timestamp};
+use omneuro_proto::garage::v1 as garage;
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::booking::{self, BookingRules, Window};
+use crate::booking_store::{self, BookingInput, SlotRequest};
 use crate::offerings::{self, ServiceOffering};
+use crate::workorders::{self, Status as JobStatus, WorkOrder};
 
 pub struct Jobs {
     db: Arc<Database>,
+    garage: GarageServiceClient<TracedChannel>,
+    links: LinksConfig,
 }
 
 impl Jobs {
-    pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+    pub fn new(
+        db: Arc<Database>,
+        garage: GarageServiceClient<TracedChannel>,
+        links: LinksConfig,
+    ) -> Self {
+        Self { db, garage, links }
     }
+
+    fn to_pb(&self, w: WorkOrder) -> pb::WorkOrder {
+        let status_url = w
+            .status_token
+            .as_ref()
+            .map(|t| format!("{}/status/{t}", self.links.public_url.trim_end_matches('/')))
+            .unwrap_or_default();
+        pb::WorkOrder {
+            status_label: w.status.label().into(),
+            next_step: w.status.next_step().into(),
+            next_statuses: w
+                .status
+                .next()
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            status: w.status.as_str().into(),
+            id: w.id,
+            client_id: w.client_id,
+            vehicle_id: w.vehicle_id,
+            vehicle_label: w.vehicle_label,
+            services: w.services,
+            problem: w.problem,
+            safety_flag: w.safety_flag,
+            assigned_tech: w.assigned_tech,
+            appointment: w.appointment.map(appointment_to_pb),
+            history: w
+                .history
+                .into_iter()
+                .map(|e| pb::StatusEvent {
+                    at: Some(Timestamp::from_utc(e.at)),
+                    actor: e.actor,
+                    from_status: e.from.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    to_status: e.to.as_str().into(),
+                    note: e.note,
+                })
+                .collect(),
+            status_url,
+            created_at: Some(Timestamp::from_utc(w.created_at)),
+        }
+    }
+}
+
+fn appointment_to_pb(a: workorders::AppointmentInfo) -> pb::Appointment {
+    pb::Appointment {
+        id: a.id,
+        date: a.day.to_string(),
+        window_code: a.window_code,
+        start: a.start_local,
+        starts_at: Some(Timestamp::from_utc(a.starts_at)),
+        booked: a.booked,
+    }
+}
+
+/// The client a caller is confined to: a client sees only their own; staff and system see all.
+fn owner(actor: &Actor) -> Option<String> {
+    actor.client_id().map(str::to_owned)
+}
+
+fn staff_only(actor: &Actor) -> Result<(), Status> {
+    if actor.is_staff() {
+        Ok(())
+    } else {
+        Err(Status::permission_denied("only shop staff may do this"))
+    }
+}
+
+fn slot_request(s: Option<pb::Slot>) -> Result<SlotRequest, Status> {
+    let s = s.ok_or_else(|| Status::invalid_argument("Pick a drop-off time."))?;
+    Ok(SlotRequest {
+        date: s.date,
+        window_code: s.window_code,
+        start: s.start,
+    })
+}
+
+fn rules_to_pb(r: &BookingRules) -> pb::BookingRules {
+    pb::BookingRules {
+        timezone: r.timezone.name().into(),
+        dropoff_days: r
+            .dropoff_days
+            .iter()
+            .map(|d| booking_store::day_code(*d).to_owned())
+            .collect(),
+        windows: r
+            .windows
+            .iter()
+            .map(|w| pb::BookingWindow {
+                code: w.code.clone(),
+                label: w.label.clone(),
+                start: w.start.format("%H:%M").to_string(),
+                end: w.end.format("%H:%M").to_string(),
+                capacity: w.capacity,
+            })
+            .collect(),
+        slot_minutes: r.slot_minutes,
+        horizon_days: r.horizon_days,
+        min_lead_minutes: r.min_lead_minutes,
+        blackout_days: r.blackouts.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+fn rules_from_pb(r: pb::BookingRules) -> Result<BookingRules, Status> {
+    let bad = |m: String| Status::invalid_argument(m);
+    let time = |field: &str, v: &str| {
+        NaiveTime::parse_from_str(v, "%H:%M")
+            .map_err(|_| bad(format!("{field}: `{v}` is not a time like 10:00")))
+    };
+    Ok(BookingRules {
+        timezone: r.timezone.parse().map_err(|_| {
+            bad(format!(
+                "timezone: `{}` is not an IANA time zone",
+                r.timezone
+            ))
+        })?,
+        dropoff_days: r
+            .dropoff_days
+            .iter()
+            .map(|d| {
+                booking_store::parse_day(d)
+                    .ok_or_else(|| bad(format!("dropoff_days: `{d}` is not sun…sat")))
+            })
+            .collect::<Result<_, _>>()?,
+        windows: r
+            .windows
+            .into_iter()
+            .map(|w| {
+                Ok(Window {
+                    start: time(&format!("window `{}` start", w.code), &w.start)?,
+                    end: time(&format!("window `{}` end", w.code), &w.end)?,
+                    code: w.code,
+                    label: w.label,
+                    capacity: w.capacity,
+                })
+            })
+            .collect::<Result<_, Status>>()?,
+        slot_minutes: r.slot_minutes,
+        horizon_days: r.horizon_days,
+        min_lead_minutes: r.min_lead_minutes,
+        blackouts: r
+            .blackout_days
+            .iter()
+            .map(|d| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| bad(format!("blackout_days: `{d}` is not YYYY-MM-DD")))
+            })
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 #[tonic::async_trait]
@@ -27,12 +191,313 @@ impl pb::jobs_service_server::JobsService for Jobs {
     ) -> Result<Response<pb::ListServiceOfferingsResponse>, Status> {
         let list = self.db.run(offerings::list_active).await?;
         Ok(Response::new(pb::ListServiceOfferingsResponse {
-            offerings: list.into_iter().map(to_pb).collect(),
+            offerings: list.into_iter().map(offering_to_pb).collect(),
+        }))
+    }
+
+    async fn get_booking_rules(
+        &self,
+        _req: Request<pb::GetBookingRulesRequest>,
+    ) -> Result<Response<pb::BookingRules>, Status> {
+        let rules = self.db.run(booking_store::load_rules).await?;
+        Ok(Response::new(rules_to_pb(&rules)))
+    }
+
+    async fn update_booking_rules(
+        &self,
+        req: Request<pb::UpdateBookingRulesRequest>,
+    ) -> Result<Response<pb::BookingRules>, Status> {
+        match auth::actor(&req)? {
+            Actor::Staff {
+                role: StaffRole::Owner,
+                ..
+            } => {}
+            _ => {
+                return Err(Status::permission_denied(
+                    "only the owner may change the booking rules",
+                ));
+            }
+        }
+        let rules = rules_from_pb(req.into_inner().rules.unwrap_or_default())?;
+        let now = now_utc();
+        let saved = rules.clone();
+        self.db
+            .run(move |c| booking_store::save_rules(c, &saved, now))
+            .await?;
+        Ok(Response::new(rules_to_pb(&rules)))
+    }
+
+    async fn list_availability(
+        &self,
+        _req: Request<pb::ListAvailabilityRequest>,
+    ) -> Result<Response<pb::ListAvailabilityResponse>, Status> {
+        let now = Utc::now();
+        let (rules, counts) = self
+            .db
+            .run(move |c| {
+                let rules = booking_store::load_rules(c)?;
+                let today = now.with_timezone(&rules.timezone).date_naive();
+                Ok::<_, DomainError>((rules, booking_store::load_counts(c, today)?))
+            })
+            .await?;
+        let windows = booking::availability(&rules, now, |d, w| {
+            counts.get(&(d, w.to_owned())).copied().unwrap_or(0)
+        });
+        Ok(Response::new(pb::ListAvailabilityResponse {
+            timezone: rules.timezone.name().into(),
+            windows: windows
+                .into_iter()
+                .map(|w| pb::WindowAvailability {
+                    remaining: w.capacity.saturating_sub(w.booked),
+                    date: w.date.to_string(),
+                    window_code: w.window_code,
+                    label: w.label,
+                    slots: w
+                        .slots
+                        .into_iter()
+                        .map(|s| pb::Slot {
+                            date: s.date.to_string(),
+                            window_code: s.window_code,
+                            start: s.start_local.format("%H:%M").to_string(),
+                            starts_at: Some(Timestamp::from_utc(s.start_utc.naive_utc())),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn create_booking(
+        &self,
+        req: Request<pb::CreateBookingRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let client_id = auth::client(&req)?;
+        let actor = auth::actor(&req)?;
+        let r = req.into_inner();
+        let slot = slot_request(r.slot)?;
+        if r.vehicle_id.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "Pick the vehicle you're bringing.",
+            ));
+        }
+        // The vehicle must be this client's (garage decides), and not archived.
+        let mut g = self.garage.clone();
+        let vehicle = g
+            .get_vehicle(auth::request(
+                &actor,
+                garage::GetVehicleRequest {
+                    id: r.vehicle_id.clone(),
+                },
+            ))
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                    Status::invalid_argument("That vehicle isn't in your garage.")
+                }
+                _ => Status::unavailable(
+                    "We can't check your vehicle right now; please try again in a minute.",
+                ),
+            })?
+            .into_inner();
+        if vehicle.archived {
+            return Err(Status::invalid_argument(
+                "That vehicle is archived; add it again to book it.",
+            ));
+        }
+        let input = BookingInput {
+            vehicle_id: vehicle.id,
+            vehicle_label: vehicle.label,
+            services: r.services,
+            problem: r.problem,
+            safety_flag: r.safety_flag,
+            slot,
+        };
+        let now = Utc::now();
+        let job = self
+            .db
+            .run(move |c| {
+                let b = booking_store::book(c, &client_id, input, now)?;
+                workorders::get(c, &b.job_id, None)
+            })
+            .await?;
+        tracing::info!(job_id = %job.id, "drop-off booked");
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn reschedule_booking(
+        &self,
+        req: Request<pb::RescheduleBookingRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let actor = auth::actor(&req)?;
+        let r = req.into_inner();
+        let slot = slot_request(r.slot)?;
+        let (owner, who, now) = (owner(&actor), actor.encode(), Utc::now());
+        let job = self
+            .db
+            .run(move |c| {
+                let b = booking_store::reschedule(c, &r.job_id, owner.as_deref(), &who, slot, now)?;
+                workorders::get(c, &b.job_id, None)
+            })
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn cancel_booking(
+        &self,
+        req: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let actor = auth::actor(&req)?;
+        let id = req.into_inner().job_id;
+        let (owner, who, now) = (owner(&actor), actor.encode(), now_utc());
+        let job = self
+            .db
+            .run(move |c| {
+                let job = workorders::get(c, &id, owner.as_deref())?;
+                if owner.is_some() && job.status != JobStatus::Intake {
+                    return Err(DomainError::conflict(
+                        "Your vehicle is already with us; call the shop to cancel this job.",
+                    ));
+                }
+                workorders::move_status(
+                    c,
+                    &job.id,
+                    JobStatus::Canceled,
+                    &who,
+                    "Booking canceled",
+                    now,
+                )
+            })
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn list_jobs(
+        &self,
+        req: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let actor = auth::actor(&req)?;
+        let statuses = req
+            .into_inner()
+            .statuses
+            .iter()
+            .map(|s| {
+                JobStatus::parse(s)
+                    .ok_or_else(|| Status::invalid_argument(format!("unknown status `{s}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let jobs = match actor {
+            Actor::Client(id) => {
+                self.db
+                    .run(move |c| workorders::list_for_client(c, &id))
+                    .await?
+            }
+            Actor::Staff { .. } | Actor::System(_) => {
+                self.db
+                    .run(move |c| workorders::list_by_status(c, &statuses))
+                    .await?
+            }
+        };
+        Ok(Response::new(pb::ListJobsResponse {
+            jobs: jobs.into_iter().map(|j| self.to_pb(j)).collect(),
+        }))
+    }
+
+    async fn get_job(
+        &self,
+        req: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let owner = owner(&auth::actor(&req)?);
+        let id = req.into_inner().id;
+        let job = self
+            .db
+            .run(move |c| workorders::get(c, &id, owner.as_deref()))
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn move_job(
+        &self,
+        req: Request<pb::MoveJobRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        let to = JobStatus::parse(&r.to_status)
+            .ok_or_else(|| Status::invalid_argument(format!("unknown status `{}`", r.to_status)))?;
+        let (who, now) = (actor.encode(), now_utc());
+        let job = self
+            .db
+            .run(move |c| workorders::move_status(c, &r.id, to, &who, &r.note, now))
+            .await?;
+        tracing::info!(job_id = %job.id, to = to.as_str(), "job moved");
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn renew_status_link(
+        &self,
+        req: Request<pb::StatusLinkRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let owner = owner(&auth::actor(&req)?);
+        let id = req.into_inner().job_id;
+        let now = now_utc();
+        let job = self
+            .db
+            .run(move |c| {
+                workorders::renew_status_link(c, &id, owner.as_deref(), now)?;
+                workorders::get(c, &id, None)
+            })
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn revoke_status_link(
+        &self,
+        req: Request<pb::StatusLinkRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let owner = owner(&auth::actor(&req)?);
+        let id = req.into_inner().job_id;
+        let now = now_utc();
+        let job = self
+            .db
+            .run(move |c| {
+                workorders::revoke_status_link(c, &id, owner.as_deref(), now)?;
+                workorders::get(c, &id, None)
+            })
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn get_status_page(
+        &self,
+        req: Request<pb::GetStatusPageRequest>,
+    ) -> Result<Response<pb::StatusPage>, Status> {
+        auth::actor(&req)?;
+        let token = req.into_inner().token;
+        let job = self
+            .db
+            .run(move |c| workorders::by_status_token(c, &token))
+            .await?;
+        Ok(Response::new(pb::StatusPage {
+            vehicle_label: job.vehicle_label,
+            status: job.status.as_str().into(),
+            status_label: job.status.label().into(),
+            next_step: job.status.next_step().into(),
+            appointment: job.appointment.map(appointment_to_pb),
+            // Only when and what: never who moved it or the notes.
+            timeline: job
+                .history
+                .into_iter()
+                .map(|e| pb::status_page::Step {
+                    at: Some(Timestamp::from_utc(e.at)),
+                    status: e.to.as_str().into(),
+                    label: e.to.label().into(),
+                })
+                .collect(),
         }))
     }
 }
 
-fn to_pb(o: ServiceOffering) -> pb::ServiceOffering {
+fn offering_to_pb(o: ServiceOffering) -> pb::ServiceOffering {
     pb::ServiceOffering {
         code: o.code,
         name: o.name,

@@ -1,20 +1,32 @@
 //! jobs: work orders, booking rules and the catalog of services the shop offers.
 //!
-//! Layout: `offerings` (domain types and queries), `grpc` (the `JobsService` RPCs and proto mapping),
-//! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+//! Layout — domain (no proto, no transport): `booking` (the rules as data and the availability
+//! maths), `booking_store` (rules, window load, book/reschedule in the database), `workorders`
+//! (status workflow, history, status links), `outbox` (notifications written with the change),
+//! `offerings`; `notify` (the worker that delivers the outbox by email and SMS, and queues
+//! reminders); `grpc` (the `JobsService` RPCs, who may call them, proto mapping); `schema`. `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod booking;
+pub mod booking_store;
 pub mod grpc;
+pub mod notify;
 pub mod offerings;
+pub mod outbox;
 pub mod schema;
+pub mod workorders;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
+use omneuro_platform::mail::Mailer;
+use omneuro_platform::secrets::SecretStore;
+use omneuro_platform::sms::Sms;
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_server::{JobsServiceServer, SERVICE_NAME};
 
 pub const NAME: &str = "jobs";
@@ -35,7 +47,16 @@ pub fn migrations() -> Migrations {
 /// Binds jobs' ports and wires its gRPC service; run it with [`App::run_until_stopped`].
 pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
-    let service = grpc::Jobs::new(db.clone());
+    let secrets = SecretStore::from_config(&cfg.secrets).await;
+    let mailer = Arc::new(Mailer::from_config(&cfg.mail, cfg.environment, &secrets).await?);
+    let sms = Arc::new(Sms::from_config(&cfg.sms, &secrets).await);
+    let up = &cfg.upstreams;
+    let garage = GarageServiceClient::new(omneuro_platform::grpc::channel(
+        &up.garage,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
+    let service = grpc::Jobs::new(db.clone(), garage.clone(), cfg.links.clone());
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(JobsServiceServer::new(service)),
@@ -43,5 +64,19 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         http_routes: None,
         seed_demo: None,
     };
-    App::domain(&cfg, db, spec).await
+    let mut app = App::domain(&cfg, db.clone(), spec).await?;
+    if cfg.worker.enabled {
+        let notifier = notify::Notifier {
+            db,
+            mailer,
+            sms,
+            garage,
+            links: cfg.links.clone(),
+            worker: cfg.worker.clone(),
+        };
+        app.spawn_worker("notifications", move |stop| notifier.run(stop));
+    } else {
+        tracing::warn!("worker.enabled = false: notifications wait in the outbox");
+    }
+    Ok(app)
 }

@@ -11,3 +11,108 @@ diesel::table! {
         active -> Bool,
     }
 }
+
+diesel::table! {
+    booking_settings (id) {
+        id -> Integer,
+        timezone -> Text,
+        dropoff_days -> Text,
+        slot_minutes -> Integer,
+        horizon_days -> Integer,
+        min_lead_minutes -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    booking_windows (code) {
+        code -> Text,
+        label -> Text,
+        start_minute -> Integer,
+        end_minute -> Integer,
+        capacity -> Integer,
+    }
+}
+
+diesel::table! {
+    booking_blackouts (day) {
+        day -> Date,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    window_load (day, window_code) {
+        day -> Date,
+        window_code -> Text,
+        booked -> Integer,
+    }
+}
+
+diesel::table! {
+    work_orders (id) {
+        id -> Text,
+        client_id -> Text,
+        vehicle_id -> Text,
+        vehicle_label -> Text,
+        status -> Text,
+        services -> Text,
+        problem -> Text,
+        safety_flag -> Bool,
+        assigned_tech -> Text,
+        source -> Text,
+        status_token -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
+        id -> Text,
+        job_id -> Text,
+        client_id -> Text,
+        day -> Date,
+        window_code -> Text,
+        start_local -> Text,
+        starts_at -> Timestamp,
+        status -> Text,
+        reminder_queued_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    work_order_events (id) {
+        id -> Text,
+        job_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        note -> Text,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        channel -> Text,
+        job_id -> Text,
+        client_id -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Text,
+        created_at -> Timestamp,
+        done_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(appointments -> work_orders (job_id));
+diesel::joinable!(work_order_events -> work_orders (job_id));
+diesel::allow_tables_to_appear_in_same_query!(work_orders, appointments, work_order_events);

@@ -101,9 +101,22 @@ pub struct App {
     stop_inner: Shutdown,
     readiness: Readiness,
     grace: Duration,
+    workers: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
 }
 
 impl App {
+    /// Starts a background worker (outbox delivery, reminders). It gets a future that resolves
+    /// when the service stops; it should finish its current item and return. Shutdown waits for it
+    /// within the drain grace.
+    pub fn spawn_worker<F, Fut>(&mut self, name: &'static str, worker: F)
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = Box::pin(self.stop_inner.wait());
+        self.workers.push((name, tokio::spawn(worker(stop))));
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
     }
@@ -179,6 +192,7 @@ impl App {
             stop_inner,
             readiness: readiness.clone(),
             grace,
+            workers: Vec::new(),
         })
     }
 
@@ -208,6 +222,7 @@ impl App {
             stop_inner: Shutdown::default(),
             readiness,
             grace,
+            workers: Vec::new(),
         })
     }
 
@@ -246,6 +261,11 @@ impl App {
             let _ = http.await;
             if let Some(g) = grpc {
                 let _ = g.await;
+            }
+            for (name, w) in self.workers {
+                if let Err(e) = w.await {
+                    tracing::error!(worker = name, error = %e, "worker ended badly");
+                }
             }
         };
         if tokio::time::timeout(self.grace + Duration::from_secs(1), drain)

@@ -183,15 +183,60 @@ pub struct ServiceConfig {
     /// Public addresses, for links in mail and texts.
     #[serde(default)]
     pub links: LinksConfig,
+    /// Background workers (outbox delivery, reminders).
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    /// Other domain services this one calls (jobs → garage for contacts and vehicles).
+    #[serde(default)]
+    pub upstreams: UpstreamsConfig,
+    /// Outgoing SMS (Telnyx), for services that text clients.
+    #[serde(default)]
+    pub sms: crate::sms::SmsConfig,
+}
+
+/// The service's background workers: the outbox deliverer and timed jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Off: work waits in the outbox (a second instance, or maintenance).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How often the worker looks for due work.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// Attempts before a notification is given up (and logged as an error).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_poll_ms() -> u64 {
+    1_000
+}
+fn default_attempts() -> u32 {
+    8
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_ms: default_poll_ms(),
+            max_attempts: default_attempts(),
+        }
+    }
 }
 
 pub fn default_grace() -> u64 {
     10
 }
 
-/// gRPC addresses of the domain services, for the services that call them.
+/// gRPC addresses of the domain services, for the services that call them. Any key left out
+/// keeps its default (the DESIGN.md port on loopback).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpstreamsConfig {
     pub garage: String,
     pub jobs: String,
@@ -207,6 +252,24 @@ pub struct UpstreamsConfig {
     /// products) before asking again; 0 asks on every request. Never used for per-client data.
     #[serde(default)]
     pub catalog_cache_ms: u64,
+}
+
+impl Default for UpstreamsConfig {
+    /// The DESIGN.md gRPC ports on loopback, as in [`UPSTREAM_DEFAULTS`].
+    fn default() -> Self {
+        let at = |port: u16| format!("http://127.0.0.1:{port}");
+        Self {
+            garage: at(7201),
+            jobs: at(7202),
+            billing: at(7203),
+            shop: at(7204),
+            repairbot: at(7205),
+            kb: at(7206),
+            connect_timeout_ms: default_client_connect_ms(),
+            request_timeout_ms: default_client_request_ms(),
+            catalog_cache_ms: 0,
+        }
+    }
 }
 
 fn default_client_connect_ms() -> u64 {

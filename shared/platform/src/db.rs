@@ -302,6 +302,51 @@ where
     tokio::task::spawn_blocking(move || span.in_scope(f)).await
 }
 
+/// A transaction for read-then-write work (check, then change). On SQLite it starts with
+/// `BEGIN IMMEDIATE`, taking the write lock up front: two such transactions queue (busy timeout)
+/// instead of the later one failing with "database is locked" when it tries to upgrade. On
+/// PostgreSQL it is a plain transaction. Inside another transaction it is a savepoint.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let nested = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .map_err(E::from)?
+            .is_some(),
+        DbConnection::Postgresql(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .map_err(E::from)?
+            .is_some(),
+    };
+    if nested {
+        return conn.transaction(f);
+    }
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(v) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rb) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::warn!(error = %rb, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Current UTC time as diesel stores it on both backends (`Timestamp`, no zone).
 pub fn now_utc() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()

@@ -6,6 +6,7 @@
 //! | [`mail`] | outgoing email over SMTP (lettre), or a dev mailbox directory |
 //! | [`config`] | file + `OMNEURO__…` env layering, strict parsing that names the bad key |
 //! | [`secrets`] | secrets from AWS SSM (or env in dev), cached, never printed |
+//! | [`sms`] | outgoing SMS through Telnyx's Messaging API (`POST /v2/messages`) |
 //! | [`telemetry`] | JSON logs, OpenTelemetry traces, W3C `traceparent` in and out |
 //! | [`db`] | diesel `MultiConnection` over PostgreSQL and SQLite, r2d2 pool, migrations, blocking helper |
 //! | [`error`] | `DomainError`: the ways a domain operation fails, each a typed gRPC status |
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod mail;
 pub mod metrics;
 pub mod secrets;
+pub mod sms;
 pub mod telemetry;
 pub mod web;
 
