@@ -340,6 +340,7 @@ struct MyGaragePage<'a> {
     chrome: Chrome<'a>,
     client: &'a garage::Client,
     vehicles: Option<Vec<VehicleRow>>,
+    jobs: Option<Vec<crate::repairs::JobRow>>,
     flash: &'a str,
 }
 
@@ -409,16 +410,17 @@ async fn garage_home(state: Data<SiteState>, req: HttpRequest, q: Query<Flash>) 
         );
     };
     let mut g = state.upstreams.garage.clone();
-    let vehicles = grpc::call(
-        "GarageService/ListVehicles",
-        g.list_vehicles(auth::request(
-            &actor,
-            garage::ListVehiclesRequest::default(),
-        )),
-    )
-    .await
-    .ok()
-    .map(|r| {
+    let (vehicles, jobs) = tokio::join!(
+        grpc::call(
+            "GarageService/ListVehicles",
+            g.list_vehicles(auth::request(
+                &actor,
+                garage::ListVehiclesRequest::default(),
+            )),
+        ),
+        crate::repairs::my_jobs(&state, &actor)
+    );
+    let vehicles = vehicles.ok().map(|r| {
         r.into_inner()
             .vehicles
             .into_iter()
@@ -445,6 +447,7 @@ async fn garage_home(state: Data<SiteState>, req: HttpRequest, q: Query<Flash>) 
             chrome: v.chrome(&state.links),
             client,
             vehicles,
+            jobs,
             flash,
         },
         StatusCode::OK,

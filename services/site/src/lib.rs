@@ -7,6 +7,7 @@
 pub mod account;
 pub mod cache;
 pub mod pages;
+pub mod repairs;
 pub mod upstream;
 pub mod visitor;
 

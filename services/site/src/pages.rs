@@ -128,6 +128,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, state: Data<SiteState>) {
         .route("/", get().to(home))
         .route("/shop", get().to(shop_page));
     account::routes(cfg);
+    crate::repairs::routes(cfg);
 }
 
 /// The shop's fixed facts (address, phone) live here until a settings service owns them.

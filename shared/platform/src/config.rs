@@ -580,6 +580,9 @@ pub struct WebConfig {
     #[serde(default)]
     pub environment: Environment,
     pub http: HttpConfig,
+    /// Where secrets come from (portal: the temporary staff key).
+    #[serde(default)]
+    pub secrets: SecretsConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
     pub upstreams: UpstreamsConfig,
