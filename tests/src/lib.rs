@@ -545,8 +545,13 @@ pub fn nginx_t(nginx: &std::path::Path, dir: &std::path::Path, conf: &str) {
 
 impl Nginx {
     pub fn start(dir: &std::path::Path, vars: &[(&str, String)]) -> Option<Nginx> {
+        Self::start_on(free_port(), dir, vars)
+    }
+
+    /// On a port chosen beforehand (when services must know the public address before the edge
+    /// starts, e.g. for links in mail).
+    pub fn start_on(port: u16, dir: &std::path::Path, vars: &[(&str, String)]) -> Option<Nginx> {
         let nginx = nginx_bin()?;
-        let port = free_port();
         let conf = dir.join("nginx");
         let status = std::process::Command::new(repo_root().join("scripts/render-nginx"))
             .args(["dev", conf.to_str().unwrap()])
@@ -673,6 +678,11 @@ impl SmtpSink {
 
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Where the messages are kept (one JSON file each), for a browser test to read links from.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir.0
     }
 
     /// Every message so far, oldest first.

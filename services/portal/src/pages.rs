@@ -1,16 +1,16 @@
-//! Portal pages: `/` sends staff to sign in; `/signin` shows the form; posting it is refused with a
-//! clear page until staff accounts exist.
+//! Portal routes and the helpers every page uses. `/` sends staff to sign in; the staff pages are
+//! in [`crate::board`], sign-in and sign-out in [`crate::signin`].
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use omneuro_platform::config::LinksConfig;
 use omneuro_platform::http::{error_page, request_id};
-use serde::Deserialize;
 
-pub fn routes(cfg: &mut web::ServiceConfig, links: web::Data<LinksConfig>) {
-    cfg.app_data(links)
+use crate::{Portal, board, signin};
+
+pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<Portal>) {
+    cfg.app_data(state)
         .route(
             "/",
             web::get().to(|| async {
@@ -19,65 +19,50 @@ pub fn routes(cfg: &mut web::ServiceConfig, links: web::Data<LinksConfig>) {
                     .finish()
             }),
         )
-        .route("/signin", web::get().to(signin_form))
-        .route("/signin", web::post().to(signin_submit));
+        .route("/signin", web::get().to(signin::form))
+        .route("/signin", web::post().to(signin::submit))
+        .route("/signout", web::post().to(signin::signout))
+        .route("/jobs", web::get().to(board::board))
+        .route("/jobs/{id}", web::get().to(board::job))
+        .route("/jobs/{id}/move", web::post().to(board::move_job));
 }
 
-#[derive(Template)]
-#[template(path = "signin.html")]
-struct SignIn<'a> {
-    links: &'a LinksConfig,
-    email: &'a str,
-    message: Option<&'a str>,
-}
-
-async fn signin_form(links: web::Data<LinksConfig>, req: HttpRequest) -> HttpResponse {
-    render(
-        StatusCode::OK,
-        &SignIn {
-            links: &links,
-            email: "",
-            message: None,
-        },
-        &req,
-    )
-}
-
-#[derive(Deserialize)]
-pub struct SignInForm {
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    password: String,
-}
-
-async fn signin_submit(
-    links: web::Data<LinksConfig>,
-    form: web::Form<SignInForm>,
-    req: HttpRequest,
+/// Renders a page (never cached: staff pages change with every move) with `cookies` set.
+pub fn page(
+    t: &impl Template,
+    status: StatusCode,
+    req: &HttpRequest,
+    cookies: &[String],
 ) -> HttpResponse {
-    let email: String = form.email.trim().chars().take(254).collect();
-    let msg = "Staff sign-in isn't switched on yet: staff accounts arrive with the next portal release. Nobody can sign in until then.";
-    render(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &SignIn {
-            links: &links,
-            email: &email,
-            message: Some(msg),
-        },
-        &req,
-    )
-}
-
-fn render(status: StatusCode, t: &impl Template, req: &HttpRequest) -> HttpResponse {
     match t.render() {
-        Ok(html) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(html),
+        Ok(html) => {
+            let mut b = HttpResponse::build(status);
+            b.content_type("text/html; charset=utf-8")
+                .insert_header((CACHE_CONTROL, "no-store"));
+            for c in cookies {
+                b.append_header((SET_COOKIE, c.as_str()));
+            }
+            b.body(html)
+        }
         Err(e) => {
             tracing::error!(error = %e, "template failed");
             error_page(StatusCode::INTERNAL_SERVER_ERROR, &request_id(req))
         }
     }
+}
+
+/// 303 See Other to `to`, with cookies.
+pub fn see_other(to: &str, cookies: &[String]) -> HttpResponse {
+    let mut b = HttpResponse::SeeOther();
+    b.insert_header((LOCATION, to));
+    for c in cookies {
+        b.append_header((SET_COOKIE, c.as_str()));
+    }
+    b.finish()
+}
+
+/// A form post that failed the CSRF check: nothing changes, and the page says why.
+pub fn forbidden(req: &HttpRequest) -> HttpResponse {
+    tracing::warn!("form post refused: CSRF token or origin did not match");
+    error_page(StatusCode::FORBIDDEN, &request_id(req))
 }

@@ -1,0 +1,161 @@
+// The client garage end to end in a real browser (Debian Chromium driven by playwright-core),
+// through nginx: a new client signs in with the link read from the SMTP peer, adds a Begode
+// electric unicycle and an "other" make, books Tuesday Morning and sees the job; a staff member
+// moves it to diagnosing, then ready; the status link shows the new state.
+//
+// Run by tests/tests/browser.rs with: NODE_MODULES, CHROMIUM, PUBLIC_URL, TECH_URL, MAIL_DIR,
+// EMAIL, PHONE, STAFF_KEY, SHOTS. Prints one JSON line: {"job_url", "status_url"}.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require(path.join(process.env.NODE_MODULES, 'playwright-core'));
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+const PUBLIC = env('PUBLIC_URL');
+const TECH = env('TECH_URL');
+const SHOTS = env('SHOTS');
+const EMAIL = env('EMAIL');
+let shot = 0;
+
+async function snap(page, name) {
+  shot += 1;
+  await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+async function expectText(page, selector, text) {
+  const got = await page.textContent(selector);
+  if (!got || !got.includes(text)) throw new Error(`${selector}: expected "${text}", got "${got}" on ${page.url()}`);
+}
+
+async function mailedLink() {
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    for (const f of fs.readdirSync(env('MAIL_DIR')).filter((n) => n.endsWith('.json')).sort()) {
+      const m = JSON.parse(fs.readFileSync(path.join(env('MAIL_DIR'), f), 'utf8'));
+      if (m.to.includes(EMAIL) && m.subject.includes('sign-in link')) {
+        const found = m.text.match(/https?:\/\/\S+\/signin\/link\?token=[A-Za-z0-9_-]+/);
+        if (found) return found[0];
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no sign-in mail for ${EMAIL}`);
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: env('CHROMIUM'),
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // ---- the client, on a phone-sized screen ----
+    const client = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const page = await client.newPage();
+    await page.goto(`${PUBLIC}/`);
+    await expectText(page, 'h1', 'We fix e-bikes');
+    await snap(page, 'home');
+
+    await page.click('text=Sign in');
+    await page.fill('#email', EMAIL);
+    await page.click('button:has-text("Email me a sign-in link")');
+    await expectText(page, 'h1', 'Check your email');
+    await snap(page, 'check-email');
+
+    const link = await mailedLink();
+    await page.goto(link);
+    await snap(page, 'link-landing');
+    await page.click('#finish-sign-in');
+    await page.waitForURL('**/garage/profile?welcome=1');
+    await page.fill('#name', 'Ada Rider');
+    await page.fill('#phone', env('PHONE'));
+    await page.selectOption('#contact_preference', 'sms');
+    await page.check('input[name=sms_consent]');
+    await snap(page, 'profile');
+    await page.click('button:has-text("Save")');
+    await page.waitForURL('**/garage?saved=profile');
+
+    // A Begode electric unicycle from the dropdowns.
+    await page.click('text=Add a vehicle');
+    await page.selectOption('#category', 'electric_unicycle');
+    const begode = await page.$$eval('#model_id option', (os) => os.filter((o) => o.textContent.startsWith('Begode ')).map((o) => o.value));
+    if (begode.length === 0) throw new Error('no Begode models in the dropdown');
+    await page.selectOption('#model_id', begode[0]);
+    await page.fill('#nickname', 'Big Wheel');
+    await page.selectOption('#battery_format', '21700');
+    await page.fill('#voltage_class', '134');
+    await snap(page, 'vehicle-begode');
+    await page.click('button:has-text("Save vehicle")');
+    await page.waitForURL('**/garage?saved=vehicle');
+
+    // And a make that isn't in the catalog.
+    await page.click('text=Add a vehicle');
+    await page.selectOption('#category', 'e_scooter');
+    await page.fill('#other_make', 'Wolf Warrior');
+    await page.fill('#other_model', 'King GT');
+    await page.click('button:has-text("Save vehicle")');
+    await page.waitForURL('**/garage?saved=vehicle');
+    await expectText(page, '#vehicles', 'Big Wheel (Begode');
+    await expectText(page, '#vehicles', 'Wolf Warrior King GT');
+    await snap(page, 'garage-two-vehicles');
+
+    // Book Tuesday Morning.
+    await page.click('#book');
+    const bigWheel = await page.$$eval('#vehicle_id option', (os) => os.filter((o) => o.textContent.startsWith('Big Wheel')).map((o) => o.value));
+    await page.selectOption('#vehicle_id', bigWheel[0]);
+    await page.check('input[name=service][value=battery]');
+    await page.fill('#problem', 'Cuts out above 25 mph; pack looks a little swollen.');
+    await page.check('input[name=safety_flag]');
+    const slots = await page.$$eval('input[name=slot]', (rs) => rs.map((r) => r.value));
+    const tuesdayMorning = slots.find((v) => {
+      const [date, window] = v.split('|');
+      return window === 'morning' && new Date(`${date}T12:00:00Z`).getUTCDay() === 2;
+    });
+    if (!tuesdayMorning) throw new Error(`no Tuesday morning slot among ${slots.join(', ')}`);
+    await page.check(`input[name=slot][value="${tuesdayMorning}"]`);
+    await snap(page, 'book-tuesday-morning');
+    await page.click('#confirm-booking');
+    await page.waitForURL('**/garage/jobs/*?booked=1');
+    await expectText(page, '#job-status', 'Booked in');
+    const jobUrl = page.url().split('?')[0];
+    const statusUrl = await page.getAttribute('#status-link', 'href');
+    await snap(page, 'job-booked');
+    await page.goto(`${PUBLIC}/garage`);
+    await expectText(page, '#jobs', 'Big Wheel');
+    await snap(page, 'garage-with-job');
+
+    // ---- a staff member, on a tablet, on the tech host ----
+    const staff = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const desk = await staff.newPage();
+    await desk.goto(`${TECH}/signin`);
+    await desk.fill('#staff_key', env('STAFF_KEY'));
+    await desk.click('#staff-key-form button');
+    await desk.waitForURL('**/jobs');
+    await snap(desk, 'staff-board');
+    const jobId = jobUrl.split('/').pop();
+    await desk.click(`a[href$="/jobs/${jobId}"]`);
+    for (const to of ['diagnosing', 'ready']) {
+      await desk.click(`form:has(input[name=to_status][value=${to}]) button`);
+      await desk.waitForURL(`**/jobs/${jobId}`);
+      await snap(desk, `staff-moved-${to}`);
+    }
+
+    // ---- the client follows the status link (no sign-in needed) ----
+    const anyone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const status = await anyone.newPage();
+    await status.goto(statusUrl);
+    await expectText(status, '#job-status', 'Ready for pick-up');
+    await expectText(status, '#timeline', 'Diagnosing');
+    await snap(status, 'status-link-ready');
+
+    console.log(JSON.stringify({ job_url: jobUrl, status_url: statusUrl }));
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => {
+  console.error(e && e.stack ? e.stack : e);
+  process.exit(1);
+});
