@@ -105,6 +105,26 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// Runs several `;`-separated statements at once (seeding benchmarks).
+    pub fn execute_batch(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                diesel::SqliteConnection::establish(path)
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+            Backend::Postgres => {
+                diesel::PgConnection::establish(&self.url)
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+        }
+    }
+
     /// Runs SQL straight against the service's database (to age a link, count rows, …).
     pub fn execute(&self, sql: &str) -> usize {
         match self.backend {

@@ -709,3 +709,377 @@ async fn a_killed_jobs_loses_no_notification_and_sends_none_twice() {
         g.stop().await;
     }
 }
+
+async fn bench(
+    j: &mut Jobs,
+    who: &Actor,
+    step: BenchStep,
+    job: &str,
+) -> Result<pb::JobWorkbench, tonic::Status> {
+    let r = match step {
+        BenchStep::Note(body) => {
+            j.add_note(auth::request(
+                who,
+                pb::AddNoteRequest {
+                    job_id: job.into(),
+                    body,
+                },
+            ))
+            .await
+        }
+        BenchStep::Labor(description, hours, rate_cents) => {
+            j.add_labor(auth::request(
+                who,
+                pb::AddLaborRequest {
+                    job_id: job.into(),
+                    description,
+                    hours,
+                    rate_cents,
+                },
+            ))
+            .await
+        }
+        BenchStep::Part(product_id, quantity) => {
+            j.add_part(auth::request(
+                who,
+                pb::AddPartRequest {
+                    job_id: job.into(),
+                    product_id,
+                    quantity,
+                },
+            ))
+            .await
+        }
+    };
+    r.map(|r| r.into_inner())
+}
+
+enum BenchStep {
+    Note(String),
+    Labor(String, String, i64),
+    Part(String, i32),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_prices_from_the_server_and_the_client_decides_an_estimate_once() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    for backend in backends() {
+        let (gdb, jdb, sdb) = (
+            TestDb::new(backend, "garage"),
+            TestDb::new(backend, "jobs"),
+            TestDb::new(backend, "shop"),
+        );
+        let g = start_domain(
+            "garage",
+            &gdb.url,
+            &[("OMNEURO__MAIL__SMTP_URL", sink.url())],
+        )
+        .await;
+        let s = start_domain("shop", &sdb.url, &[]).await;
+        let jsvc = start_domain(
+            "jobs",
+            &jdb.url,
+            &[
+                ("OMNEURO__MAIL__SMTP_URL", sink.url()),
+                ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
+                ("OMNEURO__UPSTREAMS__SHOP", s.grpc_url()),
+                ("OMNEURO__WORKER__POLL_MS", "100".to_owned()),
+                ("OMNEURO__LINKS__PUBLIC_URL", "http://jj.test".to_owned()),
+            ],
+        )
+        .await;
+        for r in [&g, &s, &jsvc] {
+            wait_ready(r).await;
+        }
+        let mut gc = GarageClient::new(g.channel());
+        let mut j = Jobs::new(jsvc.channel());
+        let (a, va) =
+            client_with_vehicle(&mut gc, &sink, "est", other_vehicle("King Song", "S22")).await;
+        let (b, vb) =
+            client_with_vehicle(&mut gc, &sink, "other", other_vehicle("Veteran", "Sherman")).await;
+
+        // A walk-in opened by staff; the vehicle must be that client's.
+        let walk_in = j
+            .create_walk_in(auth::request(
+                &tech(),
+                pb::CreateWalkInRequest {
+                    client_id: a.id.clone(),
+                    vehicle_id: va.id.clone(),
+                    services: vec!["diagnostics".into()],
+                    problem: "Won't power on after rain.".into(),
+                    safety_flag: false,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (walk_in.status.as_str(), walk_in.vehicle_label.as_str()),
+            ("intake", "King Song S22")
+        );
+        let wrong = j
+            .create_walk_in(auth::request(
+                &tech(),
+                pb::CreateWalkInRequest {
+                    client_id: a.id.clone(),
+                    vehicle_id: vb.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.code(), Code::InvalidArgument);
+        assert_eq!(
+            j.create_walk_in(auth::request(
+                &client(&a.id),
+                pb::CreateWalkInRequest::default()
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+            Code::PermissionDenied
+        );
+        let job = walk_in.id.clone();
+        move_job(&mut j, &job, "diagnosing").await.unwrap();
+
+        // The bench: notes, labor at hours × rate, parts at the catalog's price.
+        let product =
+            omneuro_proto::shop::v1::shop_service_client::ShopServiceClient::new(s.channel())
+                .list_products(omneuro_proto::shop::v1::ListProductsRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .products[0]
+                .clone();
+        let price = product.price.clone().unwrap().amount_cents;
+        bench(
+            &mut j,
+            &tech(),
+            BenchStep::Note("Water in the charge port; controller smells burnt.".into()),
+            &job,
+        )
+        .await
+        .unwrap();
+        let w = bench(
+            &mut j,
+            &tech(),
+            BenchStep::Labor("Controller diagnosis".into(), "1.5".into(), 9000),
+            &job,
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.lines[0].amount.as_ref().unwrap().amount_cents, 13500);
+        assert_eq!(w.lines[0].hours, "1.50");
+        let w = bench(
+            &mut j,
+            &tech(),
+            BenchStep::Part(product.id.clone(), 2),
+            &job,
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.lines[1].description, product.name);
+        assert_eq!(w.lines[1].amount.as_ref().unwrap().amount_cents, 2 * price);
+        assert_eq!(
+            w.lines_total.as_ref().unwrap().amount_cents,
+            13500 + 2 * price
+        );
+        assert_eq!(w.notes.len(), 1);
+        for (step, want) in [
+            (BenchStep::Labor("x".into(), "abc".into(), 9000), "Hours"),
+            (BenchStep::Labor("x".into(), "1".into(), -5), "rate"),
+            (BenchStep::Part("prd_nope".into(), 1), "No such part"),
+            (BenchStep::Part(product.id.clone(), 0), "Quantity"),
+            (BenchStep::Note("  ".into()), "Write something"),
+        ] {
+            let e = bench(&mut j, &tech(), step, &job).await.unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{want}");
+            assert!(e.message().contains(want), "{want}: {}", e.message());
+        }
+        let e = bench(
+            &mut j,
+            &client(&a.id),
+            BenchStep::Labor("free work".into(), "9".into(), 1),
+            &job,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        j.assign_tech(auth::request(
+            &tech(),
+            pb::AssignTechRequest {
+                job_id: job.clone(),
+                tech: "Marcus".into(),
+            },
+        ))
+        .await
+        .unwrap();
+
+        // Send: snapshot, job → awaiting_approval, the client is mailed the link.
+        let est = j
+            .send_estimate(auth::request(
+                &tech(),
+                pb::SendEstimateRequest {
+                    job_id: job.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(est.status, "sent");
+        assert_eq!(est.total.as_ref().unwrap().amount_cents, 13500 + 2 * price);
+        assert!(est.url.starts_with("http://jj.test/estimate/"));
+        let token = est.url.rsplit('/').next().unwrap().to_owned();
+        let job_now = j
+            .get_job(auth::request(
+                &tech(),
+                pb::GetJobRequest { id: job.clone() },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (job_now.status.as_str(), job_now.assigned_tech.as_str()),
+            ("awaiting_approval", "Marcus")
+        );
+        assert!(
+            eventually(std::time::Duration::from_secs(15), || async {
+                sink.to(&a.email).iter().any(|m| {
+                    m["subject"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("Your estimate")
+                        && m["text"].as_str().unwrap_or_default().contains(&est.url)
+                })
+            })
+            .await
+        );
+
+        // Client B reaches none of it; A sees it by job; anyone with the link by token.
+        let e = j
+            .get_estimate(auth::request(
+                &client(&b.id),
+                pb::GetEstimateRequest {
+                    token: String::new(),
+                    job_id: job.clone(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        let e = j
+            .decide_estimate(auth::request(
+                &client(&b.id),
+                pb::DecideEstimateRequest {
+                    token: String::new(),
+                    job_id: job.clone(),
+                    approve: true,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        let mine = j
+            .get_estimate(auth::request(
+                &client(&a.id),
+                pb::GetEstimateRequest {
+                    token: String::new(),
+                    job_id: job.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(mine.id, est.id);
+        let by_link = j
+            .get_estimate(auth::request(
+                &Actor::System("site".into()),
+                pb::GetEstimateRequest {
+                    token: token.clone(),
+                    job_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(by_link.lines.len(), 2);
+
+        // A second estimate supersedes the first; the old link can no longer decide.
+        bench(
+            &mut j,
+            &tech(),
+            BenchStep::Labor("Seal charge port".into(), "0.5".into(), 9000),
+            &job,
+        )
+        .await
+        .unwrap();
+        let est2 = j
+            .send_estimate(auth::request(
+                &tech(),
+                pb::SendEstimateRequest {
+                    job_id: job.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let old = j
+            .decide_estimate(auth::request(
+                &Actor::System("site".into()),
+                pb::DecideEstimateRequest {
+                    token: token.clone(),
+                    job_id: String::new(),
+                    approve: true,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(old.code(), Code::FailedPrecondition);
+        assert!(old.message().contains("replaced"), "{}", old.message());
+
+        // Approve once (by the signed-in client): the repair starts; twice is refused.
+        let ok = j
+            .decide_estimate(auth::request(
+                &client(&a.id),
+                pb::DecideEstimateRequest {
+                    token: String::new(),
+                    job_id: job.clone(),
+                    approve: true,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (ok.id.as_str(), ok.status.as_str()),
+            (est2.id.as_str(), "approved")
+        );
+        let started = j
+            .get_job(auth::request(
+                &client(&a.id),
+                pb::GetJobRequest { id: job.clone() },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(started.status, "in_progress");
+        let twice = j
+            .decide_estimate(auth::request(
+                &client(&a.id),
+                pb::DecideEstimateRequest {
+                    token: String::new(),
+                    job_id: job.clone(),
+                    approve: false,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert!(twice.message().contains("already approved"));
+
+        jsvc.stop().await;
+        s.stop().await;
+        g.stop().await;
+    }
+}

@@ -388,20 +388,34 @@ pub fn reschedule(
             .window(&new.window_code)
             .ok_or_else(|| DomainError::invalid("Pick a drop-off window."))?
             .clone();
+        // Claim the appointment as it was read: of two concurrent moves only one changes it
+        // (the other waits on the row on PostgreSQL, then finds it changed and stops).
+        let claimed = diesel::update(
+            appointments::table
+                .filter(appointments::id.eq(&appt.id))
+                .filter(appointments::status.eq("booked"))
+                .filter(appointments::day.eq(appt.day))
+                .filter(appointments::window_code.eq(&appt.window_code))
+                .filter(appointments::start_local.eq(&appt.start_local)),
+        )
+        .set((
+            appointments::day.eq(new.date),
+            appointments::window_code.eq(&new.window_code),
+            appointments::start_local.eq(new.start_local.format("%H:%M").to_string()),
+            appointments::starts_at.eq(new.start_utc.naive_utc()),
+            appointments::reminder_queued_at.eq(None::<NaiveDateTime>),
+            appointments::updated_at.eq(t),
+        ))
+        .execute(c)?;
+        if claimed != 1 {
+            return Err(DomainError::conflict(
+                "This booking was just changed elsewhere; reload and try again.",
+            ));
+        }
         if (new.date, new.window_code.as_str()) != (appt.day, appt.window_code.as_str()) {
             reserve(c, new.date, &new.window_code, window.capacity)?;
             release(c, appt.day, &appt.window_code)?;
         }
-        diesel::update(appointments::table.find(&appt.id))
-            .set((
-                appointments::day.eq(new.date),
-                appointments::window_code.eq(&new.window_code),
-                appointments::start_local.eq(new.start_local.format("%H:%M").to_string()),
-                appointments::starts_at.eq(new.start_utc.naive_utc()),
-                appointments::reminder_queued_at.eq(None::<NaiveDateTime>),
-                appointments::updated_at.eq(t),
-            ))
-            .execute(c)?;
         diesel::update(work_orders::table.find(&job.id))
             .set(work_orders::updated_at.eq(t))
             .execute(c)?;

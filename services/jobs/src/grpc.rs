@@ -12,16 +12,20 @@ use omneuro_proto::common::v1::{Money, Timestamp};
 use omneuro_proto::garage::v1 as garage;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1 as pb;
+use omneuro_proto::shop::v1 as shop;
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 use tonic::{Request, Response, Status};
 
 use crate::booking::{self, BookingRules, Window};
 use crate::booking_store::{self, BookingInput, SlotRequest};
+use crate::estimates::{self, Estimate, Line};
 use crate::offerings::{self, ServiceOffering};
 use crate::workorders::{self, Status as JobStatus, WorkOrder};
 
 pub struct Jobs {
     db: Arc<Database>,
     garage: GarageServiceClient<TracedChannel>,
+    shop: ShopServiceClient<TracedChannel>,
     links: LinksConfig,
 }
 
@@ -29,9 +33,89 @@ impl Jobs {
     pub fn new(
         db: Arc<Database>,
         garage: GarageServiceClient<TracedChannel>,
+        shop: ShopServiceClient<TracedChannel>,
         links: LinksConfig,
     ) -> Self {
-        Self { db, garage, links }
+        Self {
+            db,
+            garage,
+            shop,
+            links,
+        }
+    }
+
+    fn estimate_to_pb(&self, e: Estimate) -> pb::Estimate {
+        pb::Estimate {
+            url: format!(
+                "{}/estimate/{}",
+                self.links.public_url.trim_end_matches('/'),
+                e.token
+            ),
+            id: e.id,
+            job_id: e.job_id,
+            vehicle_label: e.vehicle_label,
+            total: Some(usd(e.total_cents)),
+            status: e.status,
+            sent_at: Some(Timestamp::from_utc(e.sent_at)),
+            lines: e.lines.into_iter().map(line_to_pb).collect(),
+        }
+    }
+
+    /// The staff view of a job after a change.
+    async fn workbench(&self, job_id: String) -> Result<Response<pb::JobWorkbench>, Status> {
+        let (job, lines, notes, est) = self
+            .db
+            .run(move |c| {
+                Ok::<_, DomainError>((
+                    workorders::get(c, &job_id, None)?,
+                    estimates::lines(c, &job_id)?,
+                    estimates::notes(c, &job_id)?,
+                    estimates::latest(c, &job_id)?,
+                ))
+            })
+            .await?;
+        let total: i64 = lines.iter().map(|l| l.amount_cents).sum();
+        Ok(Response::new(pb::JobWorkbench {
+            job: Some(self.to_pb(job)),
+            lines: lines.into_iter().map(line_to_pb).collect(),
+            notes: notes
+                .into_iter()
+                .map(|n| pb::JobNote {
+                    id: n.id,
+                    at: Some(Timestamp::from_utc(n.at)),
+                    author: n.author,
+                    body: n.body,
+                })
+                .collect(),
+            estimate: est.map(|e| self.estimate_to_pb(e)),
+            lines_total: Some(usd(total)),
+        }))
+    }
+
+    /// The estimate a request names: by its link token (anyone holding it), or by job for the
+    /// signed-in client who owns it (or staff).
+    async fn estimate_token(
+        &self,
+        actor: &Actor,
+        token: String,
+        job_id: String,
+    ) -> Result<String, Status> {
+        if !token.is_empty() {
+            return Ok(token);
+        }
+        let owner = owner(actor);
+        if owner.is_none() && !actor.is_staff() {
+            return Err(Status::invalid_argument("token is required"));
+        }
+        let est = self
+            .db
+            .run(move |c| {
+                workorders::get(c, &job_id, owner.as_deref())?;
+                estimates::latest(c, &job_id)
+            })
+            .await?;
+        est.map(|e| e.token)
+            .ok_or_else(|| Status::not_found("This job has no estimate yet."))
     }
 
     fn to_pb(&self, w: WorkOrder) -> pb::WorkOrder {
@@ -467,6 +551,225 @@ impl pb::jobs_service_server::JobsService for Jobs {
         Ok(Response::new(self.to_pb(job)))
     }
 
+    async fn create_walk_in(
+        &self,
+        req: Request<pb::CreateWalkInRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        let mut g = self.garage.clone();
+        let vehicle = g
+            .get_vehicle(auth::request(
+                &actor,
+                garage::GetVehicleRequest {
+                    id: r.vehicle_id.clone(),
+                },
+            ))
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                    Status::invalid_argument("No such vehicle.")
+                }
+                _ => Status::unavailable("garage is unavailable; try again in a minute"),
+            })?
+            .into_inner();
+        if vehicle.client_id != r.client_id {
+            return Err(Status::invalid_argument(
+                "That vehicle belongs to another client.",
+            ));
+        }
+        let (who, now) = (actor.encode(), now_utc());
+        let job = self
+            .db
+            .run(move |c| {
+                let problem =
+                    omneuro_platform::error::text("problem description", &r.problem, 2000, true)?;
+                let id = omneuro_platform::db::write_transaction(c, |c| {
+                    workorders::insert(
+                        c,
+                        workorders::NewOrder {
+                            client_id: &r.client_id,
+                            vehicle_id: &vehicle.id,
+                            vehicle_label: &vehicle.label,
+                            services: &r.services,
+                            problem: &problem,
+                            safety_flag: r.safety_flag,
+                            source: "walk_in",
+                            actor: &who,
+                            note: "Walk-in at the counter",
+                        },
+                        now,
+                    )
+                })?;
+                workorders::get(c, &id, None)
+            })
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
+    async fn get_workbench(
+        &self,
+        req: Request<pb::GetWorkbenchRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        staff_only(&auth::actor(&req)?)?;
+        self.workbench(req.into_inner().job_id).await
+    }
+
+    async fn add_note(
+        &self,
+        req: Request<pb::AddNoteRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
+        self.db
+            .run(move |c| estimates::add_note(c, &r.job_id, &who, &r.body, now))
+            .await?;
+        self.workbench(id).await
+    }
+
+    async fn add_labor(
+        &self,
+        req: Request<pb::AddLaborRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
+        self.db
+            .run(move |c| {
+                estimates::add_labor(
+                    c,
+                    &r.job_id,
+                    &r.description,
+                    &r.hours,
+                    r.rate_cents,
+                    &who,
+                    now,
+                )
+            })
+            .await?;
+        self.workbench(id).await
+    }
+
+    async fn add_part(
+        &self,
+        req: Request<pb::AddPartRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        // Name and price from the shop catalog, never from the caller.
+        let mut s = self.shop.clone();
+        let product = s
+            .get_product(shop::GetProductRequest {
+                id: r.product_id.clone(),
+            })
+            .await
+            .map_err(|e| match e.code() {
+                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                    Status::invalid_argument("No such part in the shop catalog.")
+                }
+                _ => Status::unavailable("The shop catalog is unavailable; try again in a minute."),
+            })?
+            .into_inner()
+            .product
+            .ok_or_else(|| Status::invalid_argument("No such part in the shop catalog."))?;
+        let price = product.price.unwrap_or_default();
+        let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
+        self.db
+            .run(move |c| {
+                estimates::add_part(
+                    c,
+                    &r.job_id,
+                    &product.id,
+                    &product.name,
+                    r.quantity,
+                    price.amount_cents,
+                    &price.currency,
+                    &who,
+                    now,
+                )
+            })
+            .await?;
+        self.workbench(id).await
+    }
+
+    async fn remove_line(
+        &self,
+        req: Request<pb::RemoveLineRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        staff_only(&auth::actor(&req)?)?;
+        let r = req.into_inner();
+        let id = r.job_id.clone();
+        self.db
+            .run(move |c| estimates::remove_line(c, &r.job_id, &r.line_id))
+            .await?;
+        self.workbench(id).await
+    }
+
+    async fn assign_tech(
+        &self,
+        req: Request<pb::AssignTechRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        staff_only(&auth::actor(&req)?)?;
+        let r = req.into_inner();
+        let (now, id) = (now_utc(), r.job_id.clone());
+        self.db
+            .run(move |c| estimates::assign(c, &r.job_id, &r.tech, now))
+            .await?;
+        self.workbench(id).await
+    }
+
+    async fn send_estimate(
+        &self,
+        req: Request<pb::SendEstimateRequest>,
+    ) -> Result<Response<pb::Estimate>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let id = req.into_inner().job_id;
+        let (who, now) = (actor.encode(), now_utc());
+        let est = self
+            .db
+            .run(move |c| estimates::send(c, &id, &who, now))
+            .await?;
+        tracing::info!(job_id = %est.job_id, total_cents = est.total_cents, "estimate sent");
+        Ok(Response::new(self.estimate_to_pb(est)))
+    }
+
+    async fn get_estimate(
+        &self,
+        req: Request<pb::GetEstimateRequest>,
+    ) -> Result<Response<pb::Estimate>, Status> {
+        let actor = auth::actor(&req)?;
+        let r = req.into_inner();
+        let token = self.estimate_token(&actor, r.token, r.job_id).await?;
+        let est = self.db.run(move |c| estimates::by_token(c, &token)).await?;
+        Ok(Response::new(self.estimate_to_pb(est)))
+    }
+
+    async fn decide_estimate(
+        &self,
+        req: Request<pb::DecideEstimateRequest>,
+    ) -> Result<Response<pb::Estimate>, Status> {
+        let actor = auth::actor(&req)?;
+        let r = req.into_inner();
+        let token = self.estimate_token(&actor, r.token, r.job_id).await?;
+        let who = match &actor {
+            Actor::System(_) => "client:estimate-link".to_owned(),
+            other => other.encode(),
+        };
+        let now = now_utc();
+        let est = self
+            .db
+            .run(move |c| estimates::decide(c, &token, r.approve, &who, now))
+            .await?;
+        tracing::info!(job_id = %est.job_id, status = %est.status, "estimate decided");
+        Ok(Response::new(self.estimate_to_pb(est)))
+    }
+
     async fn get_status_page(
         &self,
         req: Request<pb::GetStatusPageRequest>,
@@ -494,6 +797,40 @@ impl pb::jobs_service_server::JobsService for Jobs {
                 })
                 .collect(),
         }))
+    }
+}
+
+fn usd(cents: i64) -> Money {
+    Money {
+        amount_cents: cents,
+        currency: "USD".into(),
+    }
+}
+
+fn line_to_pb(l: Line) -> pb::JobLine {
+    pb::JobLine {
+        hours: if l.kind == "labor" {
+            format!(
+                "{}.{:02}",
+                l.hours_hundredths / 100,
+                l.hours_hundredths % 100
+            )
+        } else {
+            String::new()
+        },
+        id: l.id,
+        kind: l.kind,
+        description: l.description,
+        product_id: l.product_id.unwrap_or_default(),
+        quantity: l.quantity,
+        unit_price: Some(Money {
+            amount_cents: l.unit_price_cents,
+            currency: l.currency.clone(),
+        }),
+        amount: Some(Money {
+            amount_cents: l.amount_cents,
+            currency: l.currency,
+        }),
     }
 }
 

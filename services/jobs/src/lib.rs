@@ -8,6 +8,7 @@
 
 pub mod booking;
 pub mod booking_store;
+pub mod estimates;
 pub mod grpc;
 pub mod notify;
 pub mod offerings;
@@ -28,6 +29,7 @@ use omneuro_platform::secrets::SecretStore;
 use omneuro_platform::sms::Sms;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_server::{JobsServiceServer, SERVICE_NAME};
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 pub const NAME: &str = "jobs";
 
@@ -56,7 +58,12 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Duration::from_millis(up.connect_timeout_ms),
         Duration::from_millis(up.request_timeout_ms),
     )?);
-    let service = grpc::Jobs::new(db.clone(), garage.clone(), cfg.links.clone());
+    let shop = ShopServiceClient::new(omneuro_platform::grpc::channel(
+        &up.shop,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
+    let service = grpc::Jobs::new(db.clone(), garage.clone(), shop, cfg.links.clone());
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(JobsServiceServer::new(service)),

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use omneuro_platform::auth::{self, Actor};
@@ -67,39 +69,49 @@ impl Notifier {
         let items = self.db.run(move |c| outbox::claim(c, 20, now)).await?;
         let n = items.len();
         for item in items {
-            let outcome = self.deliver(&item).await;
-            let (id, attempts, now) = (item.id.clone(), item.attempts, now_utc());
-            let max = i32::try_from(self.worker.max_attempts).unwrap_or(i32::MAX);
-            let span = tracing::info_span!("notify", id = %item.id, kind = item.kind.as_str(), channel = item.channel.as_str());
-            let _g = span.enter();
-            match outcome {
-                Outcome::Sent => {
-                    tracing::info!("notification sent");
-                    self.db
-                        .run(move |c| outbox::finish(c, &id, "sent", "", now))
-                        .await?;
-                }
-                Outcome::Skipped(why) => {
-                    tracing::info!(reason = %why, "notification skipped");
-                    self.db
-                        .run(move |c| outbox::finish(c, &id, "skipped", &why, now))
-                        .await?;
-                }
-                Outcome::Retry(why) if attempts + 1 < max => {
-                    tracing::warn!(error = %why, attempts = attempts + 1, "notification will be retried");
-                    self.db
-                        .run(move |c| outbox::retry_later(c, &id, attempts, &why, now))
-                        .await?;
-                }
-                Outcome::Retry(why) | Outcome::Failed(why) => {
-                    tracing::error!(error = %why, "notification given up");
-                    self.db
-                        .run(move |c| outbox::finish(c, &id, "failed", &why, now))
-                        .await?;
-                }
-            }
+            let span = tracing::info_span!(
+                "notify",
+                notification.id = %item.id,
+                job.id = %item.job_id,
+                kind = item.kind.as_str(),
+                channel = item.channel.as_str()
+            );
+            self.deliver_one(item).instrument(span).await?;
         }
         Ok(n)
+    }
+
+    /// One claimed row: deliver it and record the outcome.
+    async fn deliver_one(&self, item: Item) -> Result<(), DomainError> {
+        let outcome = self.deliver(&item).await;
+        let (id, attempts, now) = (item.id.clone(), item.attempts, now_utc());
+        let max = i32::try_from(self.worker.max_attempts).unwrap_or(i32::MAX);
+        match outcome {
+            Outcome::Sent => {
+                tracing::info!("notification sent");
+                self.db
+                    .run(move |c| outbox::finish(c, &id, "sent", "", now))
+                    .await
+            }
+            Outcome::Skipped(why) => {
+                tracing::info!(reason = %why, "notification skipped");
+                self.db
+                    .run(move |c| outbox::finish(c, &id, "skipped", &why, now))
+                    .await
+            }
+            Outcome::Retry(why) if attempts + 1 < max => {
+                tracing::warn!(error = %why, attempts = attempts + 1, "notification will be retried");
+                self.db
+                    .run(move |c| outbox::retry_later(c, &id, attempts, &why, now).map(|_| ()))
+                    .await
+            }
+            Outcome::Retry(why) | Outcome::Failed(why) => {
+                tracing::error!(error = %why, "notification given up");
+                self.db
+                    .run(move |c| outbox::finish(c, &id, "failed", &why, now))
+                    .await
+            }
+        }
     }
 
     async fn deliver(&self, item: &Item) -> Outcome {
@@ -137,7 +149,13 @@ impl Notifier {
         };
         let status_url =
             token.map(|t| format!("{}/status/{t}", self.links.public_url.trim_end_matches('/')));
-        let msg = render(item, &client, status_url.as_deref(), Utc::now());
+        let msg = render(
+            item,
+            &client,
+            status_url.as_deref(),
+            &self.links.public_url,
+            Utc::now(),
+        );
         match item.channel {
             Channel::Email => {
                 if !client.email_consent {
@@ -266,6 +284,7 @@ pub fn render(
     item: &Item,
     client: &garage::Client,
     status_url: Option<&str>,
+    public_url: &str,
     now: DateTime<Utc>,
 ) -> Message {
     let p = &item.payload;
@@ -328,6 +347,25 @@ pub fn render(
             ),
             None,
         ),
+        Kind::EstimateReady => {
+            let total = p.get("total_cents").and_then(|v| v.as_i64()).unwrap_or(0);
+            let dollars = format!("${}.{:02}", total / 100, total % 100);
+            let url = format!(
+                "{}/estimate/{}",
+                public_url.trim_end_matches('/'),
+                s(p, "estimate_token")
+            );
+            (
+                format!("Your estimate for {vehicle}: {dollars}"),
+                format!(
+                    "{hello}\n\nWe've looked at {vehicle}. The repair comes to {dollars}. Approve or decline it here (no sign-in needed): {url}\n\nNothing is done until you approve.{link}"
+                ),
+                format!(
+                    "Juice Junkiez: your estimate for {vehicle} is {dollars}. Approve or decline: {url} Reply STOP to opt out."
+                ),
+                None,
+            )
+        }
         Kind::BookingCanceled => (
             format!("Booking canceled: {vehicle}"),
             format!(
@@ -482,6 +520,7 @@ mod tests {
             &item(Kind::BookingConfirmed, p),
             &client,
             Some("http://x/status/abc"),
+            "http://x",
             Utc::now(),
         );
         assert!(m.subject.contains("Begode Master"));

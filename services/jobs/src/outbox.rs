@@ -23,6 +23,7 @@ pub enum Kind {
     StatusChanged,
     ReadyForPickup,
     Reminder,
+    EstimateReady,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::StatusChanged => "status_changed",
             Kind::ReadyForPickup => "ready_for_pickup",
             Kind::Reminder => "reminder",
+            Kind::EstimateReady => "estimate_ready",
         }
     }
 
@@ -45,6 +47,7 @@ impl Kind {
             Kind::StatusChanged,
             Kind::ReadyForPickup,
             Kind::Reminder,
+            Kind::EstimateReady,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

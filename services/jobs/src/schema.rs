@@ -115,4 +115,57 @@ diesel::table! {
 
 diesel::joinable!(appointments -> work_orders (job_id));
 diesel::joinable!(work_order_events -> work_orders (job_id));
-diesel::allow_tables_to_appear_in_same_query!(work_orders, appointments, work_order_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    work_orders,
+    appointments,
+    work_order_events,
+    estimates,
+    job_lines,
+    job_notes
+);
+
+diesel::table! {
+    job_notes (id) {
+        id -> Text,
+        job_id -> Text,
+        at -> Timestamp,
+        author -> Text,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    job_lines (id) {
+        id -> Text,
+        job_id -> Text,
+        kind -> Text,
+        description -> Text,
+        product_id -> Nullable<Text>,
+        quantity -> Integer,
+        hours_hundredths -> Integer,
+        unit_price_cents -> BigInt,
+        amount_cents -> BigInt,
+        currency -> Text,
+        added_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    estimates (id) {
+        id -> Text,
+        job_id -> Text,
+        token -> Text,
+        lines -> Text,
+        total_cents -> BigInt,
+        currency -> Text,
+        status -> Text,
+        sent_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Text,
+    }
+}
+
+diesel::joinable!(job_notes -> work_orders (job_id));
+diesel::joinable!(job_lines -> work_orders (job_id));
+diesel::joinable!(estimates -> work_orders (job_id));

@@ -441,7 +441,7 @@ fn record(
 }
 
 /// Moves an order to `to` if the workflow allows it; records history and queues the client's
-/// notifications, all in one transaction. `expected` guards against a concurrent move.
+/// notifications, all in one transaction; a guarded update settles two concurrent moves on one.
 pub fn move_status(
     conn: &mut DbConnection,
     id: &str,

@@ -203,10 +203,12 @@ impl Mailer {
                         );
                         std::fs::write(&path, body)
                             .map_err(|e| MailError::Unavailable(e.to_string()))?;
-                        tracing::info!(to = %mail.to, subject = %mail.subject, path = %path.display(), "mail written to the dev mailbox");
+                        tracing::info!(to = %crate::telemetry::masked_email(&mail.to), subject = %mail.subject, path = %path.display(), "mail written to the dev mailbox");
                     }
                     None => {
-                        tracing::info!(to = %mail.to, subject = %mail.subject, body = %mail.text, "mail (dev mailbox, log only)");
+                        // Development only (production refuses to start without SMTP): the body is the point here,
+                        // so a newcomer can find the sign-in link in the log.
+                        tracing::info!(to = %crate::telemetry::masked_email(&mail.to), subject = %mail.subject, body = %mail.text, "mail (dev mailbox, log only)");
                     }
                 }
                 drop(message);

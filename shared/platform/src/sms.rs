@@ -300,9 +300,9 @@ impl Sms {
         if status.is_success() {
             let sent = parse_sent(&bytes);
             if sent.id.is_empty() {
-                tracing::warn!(%to, http.status = status.as_u16(), "Telnyx accepted the message but its answer has no message id");
+                tracing::warn!(to = %crate::telemetry::masked_phone(to), http.status = status.as_u16(), "Telnyx accepted the message but its answer has no message id");
             }
-            tracing::info!(%to, sms.id = %sent.id, sms.status = %sent.status, "text message accepted by Telnyx");
+            tracing::info!(to = %crate::telemetry::masked_phone(to), sms.id = %sent.id, sms.status = %sent.status, "text message accepted by Telnyx");
             return Ok(sent);
         }
 
@@ -324,7 +324,7 @@ impl Sms {
             _ => SmsError::Rejected(why),
         };
         let err = on.redact(err);
-        tracing::warn!(%to, http.status = status.as_u16(), error = %err, "Telnyx did not accept the text message");
+        tracing::warn!(to = %crate::telemetry::masked_phone(to), http.status = status.as_u16(), error = %err, "Telnyx did not accept the text message");
         Err(err)
     }
 }

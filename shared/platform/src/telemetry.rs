@@ -108,6 +108,21 @@ pub fn rename(span: &tracing::Span, name: String) {
     span.context().span().update_name(name);
 }
 
+/// An email address fit for a log line: `r***@example.com` (the rule: no personal data in logs).
+pub fn masked_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('?')),
+        None => "***".into(),
+    }
+}
+
+/// A phone number fit for a log line: only its last four digits (`***0123`).
+pub fn masked_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("***{tail}")
+}
+
 /// The trace id of the current span, as 32 hex digits (all zeros when tracing is off).
 pub fn current_trace_id() -> String {
     tracing::Span::current()
