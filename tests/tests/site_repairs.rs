@@ -244,3 +244,136 @@ async fn clients_book_follow_move_and_cancel_repairs_from_their_phone() {
         g.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_answers_an_estimate_once_from_the_emailed_link() {
+    use omneuro_platform::auth::{self, Actor, StaffRole};
+    use omneuro_proto::jobs::v1 as pb;
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    for backend in backends() {
+        let (gdb, jdb) = (TestDb::new(backend, "garage"), TestDb::new(backend, "jobs"));
+        let g = start_domain(
+            "garage",
+            &gdb.url,
+            &[("OMNEURO__MAIL__SMTP_URL", sink.url())],
+        )
+        .await;
+        let j = start_domain(
+            "jobs",
+            &jdb.url,
+            &[
+                ("OMNEURO__MAIL__SMTP_URL", sink.url()),
+                ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
+            ],
+        )
+        .await;
+        wait_ready(&g).await;
+        wait_ready(&j).await;
+        let site = start_web("site", &[("garage", g.grpc_url()), ("jobs", j.grpc_url())]).await;
+
+        // A walk-in for a client with a vehicle, priced at the bench and sent.
+        let mut gc = GarageClient::new(g.channel());
+        let (client, vehicle) =
+            client_with_vehicle(&mut gc, &sink, "est", other_vehicle("Onewheel", "GT")).await;
+        let staff = Actor::Staff {
+            id: "stf_1".into(),
+            role: StaffRole::Tech,
+        };
+        let mut jc = pb::jobs_service_client::JobsServiceClient::new(j.channel());
+        let job = jc
+            .create_walk_in(auth::request(
+                &staff,
+                pb::CreateWalkInRequest {
+                    client_id: client.id.clone(),
+                    vehicle_id: vehicle.id.clone(),
+                    services: vec!["diagnostics".into()],
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        jc.move_job(auth::request(
+            &staff,
+            pb::MoveJobRequest {
+                id: job.id.clone(),
+                to_status: "diagnosing".into(),
+                note: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+        jc.add_labor(auth::request(
+            &staff,
+            pb::AddLaborRequest {
+                job_id: job.id.clone(),
+                description: "Replace footpad sensor".into(),
+                hours: "2".into(),
+                rate_cents: 8500,
+            },
+        ))
+        .await
+        .unwrap();
+        let est = jc
+            .send_estimate(auth::request(
+                &staff,
+                pb::SendEstimateRequest {
+                    job_id: job.id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let path = &est.url[est.url.find("/estimate/").unwrap()..];
+
+        // Anyone holding the link sees the lines and the total; the page is private.
+        let mut anon = Browser::new(&site.url(""));
+        let page = anon.get(path).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Replace footpad sensor") && page.body.contains("$170.00"));
+        assert!(
+            page.body.contains("Waiting for your answer") && page.body.contains("approve-estimate")
+        );
+        assert_eq!(anon.get("/estimate/not-a-token").await.status, 404);
+
+        // A forged answer changes nothing; the real one is taken once.
+        let forged = anon
+            .post(&format!("{path}/approve"), &[("csrf", "forged")])
+            .await;
+        assert_eq!(forged.status, 403);
+        let ok = anon
+            .post(&format!("{path}/approve"), &[("csrf", &page.csrf())])
+            .await;
+        assert_eq!(
+            (ok.status, ok.location.clone()),
+            (303, format!("{path}?done=1"))
+        );
+        let after = anon.get(&ok.location).await;
+        assert!(after.body.contains("Approved") && !after.body.contains("approve-estimate"));
+        let again = anon
+            .post(&format!("{path}/decline"), &[("csrf", &page.csrf())])
+            .await;
+        assert_eq!(again.status, 409);
+        assert!(again.body.contains("already approved"));
+        let now = jc
+            .get_job(auth::request(
+                &staff,
+                pb::GetJobRequest { id: job.id.clone() },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(now.status, "in_progress");
+        assert!(
+            now.history
+                .iter()
+                .any(|e| e.actor == "client:estimate-link" && e.to_status == "in_progress")
+        );
+
+        site.stop().await;
+        j.stop().await;
+        g.stop().await;
+    }
+}

@@ -24,7 +24,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/garage/jobs/{id}/reschedule", get().to(reschedule_form))
         .route("/garage/jobs/{id}/reschedule", post().to(reschedule_submit))
         .route("/garage/jobs/{id}/status-link", post().to(renew_link))
-        .route("/status/{token}", get().to(status_page));
+        .route("/status/{token}", get().to(status_page))
+        .route("/estimate/{token}", get().to(estimate_page))
+        .route("/estimate/{token}/{decision}", post().to(estimate_decide));
 }
 
 /// "Tue Dec 1, 10:00"
@@ -344,6 +346,8 @@ async fn book_submit(
 struct JobPage<'a> {
     chrome: Chrome<'a>,
     job: jobs::WorkOrder,
+    /// (estimate page URL on this site, total, status label, still open)
+    estimate: Option<(String, String, String, bool)>,
     appointment: String,
     services: String,
     timeline: Vec<(String, String)>,
@@ -360,6 +364,37 @@ struct JobFlash {
     moved: String,
     #[serde(default)]
     link: String,
+}
+
+/// The job's estimate, if one was sent (None when there is none or jobs does not answer).
+async fn load_estimate(state: &SiteState, actor: &Actor, job_id: &str) -> Option<jobs::Estimate> {
+    let mut j = state.upstreams.jobs.clone();
+    grpc::call(
+        "JobsService/GetEstimate",
+        j.get_estimate(auth::request(
+            actor,
+            jobs::GetEstimateRequest {
+                token: String::new(),
+                job_id: job_id.to_owned(),
+            },
+        )),
+    )
+    .await
+    .ok()
+    .map(|r| r.into_inner())
+}
+
+fn money(m: Option<&omneuro_proto::common::v1::Money>) -> String {
+    crate::pages::format_money(m)
+}
+
+fn estimate_status(s: &str) -> &'static str {
+    match s {
+        "sent" => "Waiting for your answer",
+        "approved" => "Approved: the repair is under way",
+        "declined" => "Declined: your vehicle is ready to collect",
+        _ => "Replaced by a newer estimate",
+    }
 }
 
 async fn load_job(
@@ -383,6 +418,7 @@ fn job_view<'a>(
     state: &'a SiteState,
     v: &Visitor,
     job: jobs::WorkOrder,
+    estimate: Option<jobs::Estimate>,
     flash: &'a str,
     error: String,
 ) -> JobPage<'a> {
@@ -395,6 +431,15 @@ fn job_view<'a>(
     let can_change = job.status == "intake" && !appointment.is_empty();
     JobPage {
         chrome: v.chrome(&state.links),
+        estimate: estimate.map(|e| {
+            let token = e.url.rsplit('/').next().unwrap_or_default().to_owned();
+            (
+                format!("/estimate/{token}"),
+                money(e.total.as_ref()),
+                estimate_status(&e.status).to_owned(),
+                e.status == "sent",
+            )
+        }),
         appointment,
         services: job.services.join(", "),
         timeline: job
@@ -416,7 +461,11 @@ async fn job_page(
     q: Query<JobFlash>,
 ) -> HttpResponse {
     let (v, actor) = signed_in!(state, req);
-    match load_job(&state, &actor, &id).await {
+    let (job, estimate) = tokio::join!(
+        load_job(&state, &actor, &id),
+        load_estimate(&state, &actor, &id)
+    );
+    match job {
         Ok(job) => {
             let flash = if !q.booked.is_empty() {
                 "Booked! A confirmation with a calendar invite is on its way."
@@ -428,7 +477,7 @@ async fn job_page(
                 ""
             };
             page(
-                &job_view(&state, &v, job, flash, String::new()),
+                &job_view(&state, &v, job, estimate, flash, String::new()),
                 StatusCode::OK,
                 &req,
                 &v.cookies,
@@ -511,7 +560,12 @@ async fn after_change(
         Err(s) => {
             let (status, msg) = failure(&s);
             match load_job(state, actor, id).await {
-                Ok(job) => page(&job_view(state, v, job, "", msg), status, req, &v.cookies),
+                Ok(job) => page(
+                    &job_view(state, v, job, None, "", msg),
+                    status,
+                    req,
+                    &v.cookies,
+                ),
                 Err(_) => error_page(status, &request_id(req)),
             }
         }
@@ -664,6 +718,162 @@ async fn status_page(
         }
         Err(_) => error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(&req)),
     };
+    private(&mut resp);
+    resp
+}
+
+// ---- the estimate link ---------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "estimate.html")]
+struct EstimateView<'a> {
+    chrome: Chrome<'a>,
+    est: jobs::Estimate,
+    token: String,
+    /// (description, "2" or "1.50 h", "$12.34")
+    lines: Vec<(String, String, String)>,
+    total: String,
+    status: &'static str,
+    open: bool,
+    flash: &'static str,
+    error: String,
+}
+
+#[derive(Deserialize)]
+struct EstimateFlash {
+    #[serde(default)]
+    done: String,
+}
+
+async fn fetch_estimate(state: &SiteState, token: &str) -> Result<jobs::Estimate, tonic::Status> {
+    let mut j = state.upstreams.jobs.clone();
+    grpc::call(
+        "JobsService/GetEstimate",
+        j.get_estimate(auth::request(
+            &site_actor(),
+            jobs::GetEstimateRequest {
+                token: token.to_owned(),
+                job_id: String::new(),
+            },
+        )),
+    )
+    .await
+    .map(|r| r.into_inner())
+}
+
+fn estimate_view<'a>(
+    state: &'a SiteState,
+    v: &mut Visitor,
+    req: &HttpRequest,
+    est: jobs::Estimate,
+    token: String,
+    flash: &'static str,
+    error: String,
+) -> EstimateView<'a> {
+    v.form_csrf(state, req);
+    EstimateView {
+        chrome: v.chrome(&state.links),
+        lines: est
+            .lines
+            .iter()
+            .map(|l| {
+                let qty = if l.kind == "labor" {
+                    format!("{} h", l.hours)
+                } else {
+                    l.quantity.to_string()
+                };
+                (l.description.clone(), qty, money(l.amount.as_ref()))
+            })
+            .collect(),
+        total: money(est.total.as_ref()),
+        status: estimate_status(&est.status),
+        open: est.status == "sent",
+        est,
+        token,
+        flash,
+        error,
+    }
+}
+
+/// The estimate behind an emailed link: anyone holding it sees the lines and may answer once.
+async fn estimate_page(
+    state: Data<SiteState>,
+    req: HttpRequest,
+    token: Path<String>,
+    q: Query<EstimateFlash>,
+) -> HttpResponse {
+    let token: String = token.chars().take(64).collect();
+    let mut v = Visitor::of(&state, &req).await;
+    match fetch_estimate(&state, &token).await {
+        Ok(est) => {
+            let flash = if q.done.is_empty() {
+                ""
+            } else {
+                "Thanks, we've got your answer."
+            };
+            let view = estimate_view(&state, &mut v, &req, est, token, flash, String::new());
+            let mut resp = page(&view, StatusCode::OK, &req, &v.cookies);
+            private(&mut resp);
+            resp
+        }
+        Err(s) if s.code() == Code::NotFound => {
+            error_page(StatusCode::NOT_FOUND, &request_id(&req))
+        }
+        Err(_) => error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(&req)),
+    }
+}
+
+async fn estimate_decide(
+    state: Data<SiteState>,
+    req: HttpRequest,
+    path: Path<(String, String)>,
+    form: Form<CsrfForm>,
+) -> HttpResponse {
+    let (token, decision) = path.into_inner();
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "decline" => false,
+        _ => return error_page(StatusCode::NOT_FOUND, &request_id(&req)),
+    };
+    let mut v = Visitor::of(&state, &req).await;
+    if !v.csrf_ok(&state, &req, &form.csrf) {
+        return forbidden(&req);
+    }
+    // Signed in: the decision is recorded as that client's; otherwise as the link's holder.
+    let actor = v.actor().unwrap_or_else(site_actor);
+    let mut j = state.upstreams.jobs.clone();
+    let res = grpc::call(
+        "JobsService/DecideEstimate",
+        j.decide_estimate(auth::request(
+            &actor,
+            jobs::DecideEstimateRequest {
+                token: token.clone(),
+                job_id: String::new(),
+                approve,
+            },
+        )),
+    )
+    .await;
+    match res {
+        Ok(_) => see_other(&format!("/estimate/{token}?done=1"), &v.cookies),
+        Err(s) if s.code() == Code::NotFound => {
+            error_page(StatusCode::NOT_FOUND, &request_id(&req))
+        }
+        Err(s) => {
+            let (status, msg) = failure(&s);
+            match fetch_estimate(&state, &token).await {
+                Ok(est) => {
+                    let view = estimate_view(&state, &mut v, &req, est, token, "", msg);
+                    page(&view, status, &req, &v.cookies)
+                }
+                Err(_) => error_page(status, &request_id(&req)),
+            }
+        }
+    }
+}
+
+/// Pages reached by a bearer link: never cached, indexed, or leaked through the Referer header.
+fn private(resp: &mut HttpResponse) {
     let h = resp.headers_mut();
     h.insert(
         actix_web::http::header::HeaderName::from_static("x-robots-tag"),
@@ -673,5 +883,4 @@ async fn status_page(
         actix_web::http::header::REFERRER_POLICY,
         actix_web::http::header::HeaderValue::from_static("no-referrer"),
     );
-    resp
 }
