@@ -252,7 +252,7 @@ pub struct Booked {
 }
 
 /// Checks the services against the active catalog; returns them de-duplicated in catalog order.
-fn valid_services(
+pub fn valid_services(
     conn: &mut DbConnection,
     requested: &[String],
 ) -> Result<Vec<String>, DomainError> {

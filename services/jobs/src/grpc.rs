@@ -585,6 +585,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
             .run(move |c| {
                 let problem =
                     omneuro_platform::error::text("problem description", &r.problem, 2000, true)?;
+                let services = booking_store::valid_services(c, &r.services)?;
                 let id = omneuro_platform::db::write_transaction(c, |c| {
                     workorders::insert(
                         c,
@@ -592,7 +593,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
                             client_id: &r.client_id,
                             vehicle_id: &vehicle.id,
                             vehicle_label: &vehicle.label,
-                            services: &r.services,
+                            services: &services,
                             problem: &problem,
                             safety_flag: r.safety_flag,
                             source: "walk_in",

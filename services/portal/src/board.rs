@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tonic::Code;
 
 use crate::Portal;
+use crate::bench::{Bench, Draft};
 use crate::pages::{forbidden, page, see_other};
 use crate::staff::Staff;
 
@@ -38,7 +39,7 @@ const OPEN_STATUSES: usize = 7;
 
 const JOBS_DOWN: &str = "The jobs service isn't answering right now, so jobs can't be shown or moved. Nothing is lost; reload in a minute.";
 
-fn status_label(code: &str) -> String {
+pub(crate) fn status_label(code: &str) -> String {
     WORKFLOW
         .iter()
         .find(|(c, _)| *c == code)
@@ -72,7 +73,7 @@ fn appointment_text(a: Option<&pb::Appointment>) -> String {
     s
 }
 
-fn when(unix_micros: i64) -> String {
+pub(crate) fn when(unix_micros: i64) -> String {
     DateTime::from_timestamp_micros(unix_micros)
         .map(|t| {
             t.with_timezone(&SHOP_TZ)
@@ -83,7 +84,7 @@ fn when(unix_micros: i64) -> String {
 }
 
 /// Who made a move, readably: "stf_staffkey (tech)", "client", "system (jobs)".
-fn who(actor: &str) -> String {
+pub(crate) fn who(actor: &str) -> String {
     match Actor::decode(actor) {
         Some(Actor::Staff { id, role }) => format!("{id} ({})", role.as_str().replace('_', " ")),
         Some(Actor::Client(_)) => "client".to_owned(),
@@ -222,17 +223,25 @@ struct JobPage<'a> {
     appointment: String,
     history: Vec<HistoryRow>,
     moves: Vec<Move>,
+    bench: Bench,
     error: &'a str,
 }
 
-fn job_page(
+/// The job page: the job, its moves and history, and its bench (with `draft` kept in the bench
+/// forms, so a refused entry is not typed again).
+pub(crate) async fn job_page(
     staff: &Staff,
     state: &Portal,
     req: &HttpRequest,
-    job: &pb::WorkOrder,
+    wb: pb::JobWorkbench,
     status: StatusCode,
     error: &str,
+    draft: Draft,
 ) -> HttpResponse {
+    let Some(job) = wb.job.clone() else {
+        tracing::error!("jobs answered a workbench without its job");
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req));
+    };
     let history = job
         .history
         .iter()
@@ -260,15 +269,17 @@ fn job_page(
             label: status_label(s),
         })
         .collect();
+    let bench = Bench::load(staff, state, wb, draft).await;
     page(
         &JobPage {
             csrf: staff.csrf(req, state),
-            job,
+            job: &job,
             status: status_label(&job.status),
             services: services_text(&job.services),
             appointment: appointment_text(job.appointment.as_ref()),
             history,
             moves,
+            bench,
             error,
         },
         status,
@@ -277,22 +288,29 @@ fn job_page(
     )
 }
 
-/// The job, or the page to show instead (404 for an unknown id, 503 when jobs is down).
-async fn fetch(
+/// The job with its bench, or the page to show instead (404 for an unknown id, 403 when jobs
+/// refuses the caller, 503 when jobs is down).
+pub(crate) async fn fetch(
     staff: &Staff,
     state: &Portal,
     req: &HttpRequest,
     id: String,
-) -> Result<pb::WorkOrder, HttpResponse> {
+) -> Result<pb::JobWorkbench, HttpResponse> {
     let mut j = state.jobs.clone();
     grpc::call(
-        "JobsService/GetJob",
-        j.get_job(auth::request(&staff.actor(), pb::GetJobRequest { id })),
+        "JobsService/GetWorkbench",
+        j.get_workbench(auth::request(
+            &staff.actor(),
+            pb::GetWorkbenchRequest { job_id: id },
+        )),
     )
     .await
     .map(|r| r.into_inner())
     .map_err(|s| match s.code() {
-        Code::NotFound => error_page(StatusCode::NOT_FOUND, &request_id(req)),
+        Code::NotFound | Code::InvalidArgument => {
+            error_page(StatusCode::NOT_FOUND, &request_id(req))
+        }
+        Code::PermissionDenied => error_page(StatusCode::FORBIDDEN, &request_id(req)),
         _ => error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req)),
     })
 }
@@ -305,7 +323,18 @@ pub async fn job(
     id: Path<String>,
 ) -> HttpResponse {
     match fetch(&staff, &state, &req, id.into_inner()).await {
-        Ok(job) => job_page(&staff, &state, &req, &job, StatusCode::OK, ""),
+        Ok(wb) => {
+            job_page(
+                &staff,
+                &state,
+                &req,
+                wb,
+                StatusCode::OK,
+                "",
+                Draft::default(),
+            )
+            .await
+        }
         Err(res) => res,
     }
 }
@@ -361,7 +390,7 @@ pub async fn move_job(
         },
     };
     match fetch(&staff, &state, &req, id).await {
-        Ok(job) => job_page(&staff, &state, &req, &job, status, &message),
+        Ok(wb) => job_page(&staff, &state, &req, wb, status, &message, Draft::default()).await,
         Err(res) => res,
     }
 }

@@ -1,5 +1,6 @@
 //! portal: the tech portal on the tech host. Stateless: every fact on a page comes over gRPC from
-//! the service that owns it (jobs for work orders).
+//! the service that owns it (jobs for work orders and their bench, shop for the parts catalog,
+//! garage for a walk-in client's vehicles).
 //!
 //! Staff accounts (argon2, TOTP, roles) arrive with the portal release. Until then one temporary
 //! guard lets the shop in: the staff key from the secret store (`/omneuro/portal/staff_key`). When
@@ -8,12 +9,16 @@
 //!
 //! Layout: `staff` (the guard: key, session cookie, the [`staff::Staff`] extractor every staff
 //! handler takes), `signin` (sign-in and sign-out), `board` (the job board, a job, moving it),
-//! `pages` (routes and page helpers). `main.rs` only calls [`omneuro_platform::app::main`].
+//! `bench` (a job's bench: notes, labor and parts lines, the tech, the estimate), `walkin` (opening
+//! a job for a vehicle that came in without a booking), `pages` (routes and page helpers).
+//! `main.rs` only calls [`omneuro_platform::app::main`].
 
+pub mod bench;
 pub mod board;
 pub mod pages;
 pub mod signin;
 pub mod staff;
+pub mod walkin;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +30,9 @@ use omneuro_platform::config::{
 };
 use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_platform::secrets::{SecretError, SecretStore, names};
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 use crate::staff::StaffKey;
 
@@ -41,6 +48,11 @@ pub struct Portal {
     pub environment: Environment,
     /// Connects lazily: the portal starts (and says so on the board) when jobs is down.
     pub jobs: JobsServiceClient<TracedChannel>,
+    /// The parts catalog for the bench's part picker (lazy too: without it parts can't be added,
+    /// everything else on the bench still works).
+    pub shop: ShopServiceClient<TracedChannel>,
+    /// A client's vehicles for a walk-in (lazy too).
+    pub garage: GarageServiceClient<TracedChannel>,
     /// Read once at start; `None` keeps every staff page closed.
     pub staff_key: Option<StaffKey>,
 }
@@ -69,6 +81,8 @@ pub async fn build(cfg: WebConfig) -> anyhow::Result<App> {
         links: cfg.links.clone(),
         environment: cfg.environment,
         jobs: JobsServiceClient::new(grpc::channel(&cfg.upstreams.jobs, connect, request)?),
+        shop: ShopServiceClient::new(grpc::channel(&cfg.upstreams.shop, connect, request)?),
+        garage: GarageServiceClient::new(grpc::channel(&cfg.upstreams.garage, connect, request)?),
         staff_key,
     });
     App::web(

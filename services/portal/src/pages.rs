@@ -1,5 +1,5 @@
 //! Portal routes and the helpers every page uses. `/` sends staff to sign in; the staff pages are
-//! in [`crate::board`], sign-in and sign-out in [`crate::signin`].
+//! in [`crate::board`], [`crate::bench`] and [`crate::walkin`], sign-in and sign-out in [`crate::signin`].
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use omneuro_platform::http::{error_page, request_id};
 
-use crate::{Portal, board, signin};
+use crate::{Portal, bench, board, signin, walkin};
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<Portal>) {
     cfg.app_data(state)
@@ -23,8 +23,19 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<Portal>) {
         .route("/signin", web::post().to(signin::submit))
         .route("/signout", web::post().to(signin::signout))
         .route("/jobs", web::get().to(board::board))
+        .route("/walkin", web::get().to(walkin::form))
+        .route("/walkin", web::post().to(walkin::create))
         .route("/jobs/{id}", web::get().to(board::job))
-        .route("/jobs/{id}/move", web::post().to(board::move_job));
+        .route("/jobs/{id}/move", web::post().to(board::move_job))
+        .route("/jobs/{id}/notes", web::post().to(bench::add_note))
+        .route("/jobs/{id}/labor", web::post().to(bench::add_labor))
+        .route("/jobs/{id}/parts", web::post().to(bench::add_part))
+        .route(
+            "/jobs/{id}/lines/{line_id}/remove",
+            web::post().to(bench::remove_line),
+        )
+        .route("/jobs/{id}/assign", web::post().to(bench::assign))
+        .route("/jobs/{id}/estimate", web::post().to(bench::send_estimate));
 }
 
 /// Renders a page (never cached: staff pages change with every move) with `cookies` set.
