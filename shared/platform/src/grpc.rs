@@ -49,7 +49,8 @@ pub async fn serve(
         .layer(MetricsLayer { metrics })
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
+            // Without TCP_NODELAY a small reply waits for the client's delayed ACK (~40 ms).
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await
