@@ -1083,3 +1083,93 @@ async fn the_bench_prices_from_the_server_and_the_client_decides_an_estimate_onc
         g.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_before_a_drop_off_the_client_is_reminded_once() {
+    use omneuro_platform::config::DatabaseConfig;
+    use omneuro_platform::db::Database;
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    for backend in backends() {
+        let (gdb, jdb) = (TestDb::new(backend, "garage"), TestDb::new(backend, "jobs"));
+        let g = start_domain(
+            "garage",
+            &gdb.url,
+            &[("OMNEURO__MAIL__SMTP_URL", sink.url())],
+        )
+        .await;
+        let jsvc = start_domain(
+            "jobs",
+            &jdb.url,
+            &[
+                ("OMNEURO__MAIL__SMTP_URL", sink.url()),
+                ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
+                ("OMNEURO__WORKER__POLL_MS", "100".to_owned()),
+            ],
+        )
+        .await;
+        wait_ready(&g).await;
+        wait_ready(&jsvc).await;
+        let mut gc = GarageClient::new(g.channel());
+        let mut j = Jobs::new(jsvc.channel());
+        let (a, va) = client_with_vehicle(
+            &mut gc,
+            &sink,
+            "remind",
+            other_vehicle("Kaabo", "Wolf King"),
+        )
+        .await;
+        let slot = availability(&mut j).await.last().unwrap().slots[0].clone();
+        book(&mut j, &a.id, booking(&va.id, &slot)).await.unwrap();
+
+        // The worker's reminder pass, run as of noon (shop time) the day before that drop-off.
+        let day = chrono::NaiveDate::parse_from_str(&slot.date, "%Y-%m-%d").unwrap();
+        let eve = day
+            .pred_opt()
+            .unwrap()
+            .and_hms_opt(17, 0, 0)
+            .unwrap()
+            .and_utc();
+        let db = Database::new(
+            &DatabaseConfig {
+                url: jdb.url.clone(),
+                pool_size: 1,
+                connect_timeout_ms: 2000,
+                health_interval_ms: 1000,
+            },
+            jobs::migrations(),
+        )
+        .unwrap();
+        let first = db
+            .run(move |c| jobs::notify::queue_reminders(c, eve))
+            .await
+            .unwrap();
+        let again = db
+            .run(move |c| jobs::notify::queue_reminders(c, eve))
+            .await
+            .unwrap();
+        assert_eq!(
+            (first, again),
+            (1, 0),
+            "{backend:?}: one reminder per appointment"
+        );
+        // Queued "as of" that evening: make it due now so the running worker delivers it.
+        jdb.execute(
+            "UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00' WHERE kind = 'reminder'",
+        );
+        assert!(
+            eventually(std::time::Duration::from_secs(15), || async {
+                sink.to(&a.email).iter().any(|m| {
+                    m["subject"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("Reminder: drop-off tomorrow")
+                })
+            })
+            .await
+        );
+        jsvc.stop().await;
+        g.stop().await;
+    }
+}
