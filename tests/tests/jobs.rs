@@ -476,13 +476,19 @@ async fn clients_book_by_the_rules_and_jobs_move_only_along_the_workflow() {
             .unwrap_err();
         assert_eq!(gone.code(), Code::NotFound);
         // Status mail went out for each move (ready gets its own words).
-        let ready = sink.to(&a.email).into_iter().find(|m| {
-            m["subject"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("Ready for pick-up")
-        });
-        assert!(ready.is_some(), "{:#?}", sink.to(&a.email));
+        let ready = || {
+            sink.to(&a.email).into_iter().any(|m| {
+                m["subject"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Ready for pick-up")
+            })
+        };
+        assert!(
+            eventually(std::time::Duration::from_secs(15), || async { ready() }).await,
+            "{:#?}",
+            sink.to(&a.email)
+        );
 
         // Cancel frees the place; a canceled job cannot move again.
         let second = book(&mut j, &a.id, booking(&va.id, &slot)).await.unwrap();

@@ -414,31 +414,33 @@ pub fn update_profile(
     now: NaiveDateTime,
 ) -> Result<Client, DomainError> {
     let p = p.validated()?;
-    let opted_out_at: Option<NaiveDateTime> = if p.sms_consent {
-        None
-    } else {
-        clients::table
-            .find(id)
-            .select(clients::sms_opted_out_at)
-            .first(conn)
-            .optional()?
-            .flatten()
-    };
-    let n = diesel::update(clients::table.find(id))
-        .set((
-            clients::name.eq(&p.name),
-            clients::phone.eq(&p.phone),
-            clients::contact_preference.eq(p.contact_preference.as_str()),
-            clients::email_consent.eq(p.email_consent),
-            clients::sms_consent.eq(p.sms_consent),
-            clients::sms_opted_out_at.eq(opted_out_at),
-            clients::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(DomainError::not_found("no such client"));
-    }
-    load(conn, id)
+    write_transaction(conn, |conn| {
+        let opted_out_at: Option<NaiveDateTime> = if p.sms_consent {
+            None
+        } else {
+            clients::table
+                .find(id)
+                .select(clients::sms_opted_out_at)
+                .first(conn)
+                .optional()?
+                .flatten()
+        };
+        let n = diesel::update(clients::table.find(id))
+            .set((
+                clients::name.eq(&p.name),
+                clients::phone.eq(&p.phone),
+                clients::contact_preference.eq(p.contact_preference.as_str()),
+                clients::email_consent.eq(p.email_consent),
+                clients::sms_consent.eq(p.sms_consent),
+                clients::sms_opted_out_at.eq(opted_out_at),
+                clients::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(DomainError::not_found("no such client"));
+        }
+        load(conn, id)
+    })
 }
 
 /// STOP from `phone`: SMS consent off for every client with that number, remembered.

@@ -7,7 +7,7 @@ use omneuro_platform::auth::{self, Actor, StaffRole};
 use omneuro_platform::config::LinksConfig;
 use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::error::DomainError;
-use omneuro_platform::grpc::TracedChannel;
+use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_proto::common::v1::{Money, Timestamp};
 use omneuro_proto::garage::v1 as garage;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
@@ -366,23 +366,25 @@ impl pb::jobs_service_server::JobsService for Jobs {
         }
         // The vehicle must be this client's (garage decides), and not archived.
         let mut g = self.garage.clone();
-        let vehicle = g
-            .get_vehicle(auth::request(
+        let vehicle = grpc::call(
+            "GarageService/GetVehicle",
+            g.get_vehicle(auth::request(
                 &actor,
                 garage::GetVehicleRequest {
                     id: r.vehicle_id.clone(),
                 },
-            ))
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
-                    Status::invalid_argument("That vehicle isn't in your garage.")
-                }
-                _ => Status::unavailable(
-                    "We can't check your vehicle right now; please try again in a minute.",
-                ),
-            })?
-            .into_inner();
+            )),
+        )
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                Status::invalid_argument("That vehicle isn't in your garage.")
+            }
+            _ => Status::unavailable(
+                "We can't check your vehicle right now; please try again in a minute.",
+            ),
+        })?
+        .into_inner();
         if vehicle.archived {
             return Err(Status::invalid_argument(
                 "That vehicle is archived; add it again to book it.",
@@ -559,21 +561,23 @@ impl pb::jobs_service_server::JobsService for Jobs {
         staff_only(&actor)?;
         let r = req.into_inner();
         let mut g = self.garage.clone();
-        let vehicle = g
-            .get_vehicle(auth::request(
+        let vehicle = grpc::call(
+            "GarageService/GetVehicle",
+            g.get_vehicle(auth::request(
                 &actor,
                 garage::GetVehicleRequest {
                     id: r.vehicle_id.clone(),
                 },
-            ))
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
-                    Status::invalid_argument("No such vehicle.")
-                }
-                _ => Status::unavailable("garage is unavailable; try again in a minute"),
-            })?
-            .into_inner();
+            )),
+        )
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                Status::invalid_argument("No such vehicle.")
+            }
+            _ => Status::unavailable("garage is unavailable; try again in a minute"),
+        })?
+        .into_inner();
         if vehicle.client_id != r.client_id {
             return Err(Status::invalid_argument(
                 "That vehicle belongs to another client.",
@@ -664,20 +668,22 @@ impl pb::jobs_service_server::JobsService for Jobs {
         let r = req.into_inner();
         // Name and price from the shop catalog, never from the caller.
         let mut s = self.shop.clone();
-        let product = s
-            .get_product(shop::GetProductRequest {
+        let product = grpc::call(
+            "ShopService/GetProduct",
+            s.get_product(shop::GetProductRequest {
                 id: r.product_id.clone(),
-            })
-            .await
-            .map_err(|e| match e.code() {
-                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
-                    Status::invalid_argument("No such part in the shop catalog.")
-                }
-                _ => Status::unavailable("The shop catalog is unavailable; try again in a minute."),
-            })?
-            .into_inner()
-            .product
-            .ok_or_else(|| Status::invalid_argument("No such part in the shop catalog."))?;
+            }),
+        )
+        .await
+        .map_err(|e| match e.code() {
+            tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                Status::invalid_argument("No such part in the shop catalog.")
+            }
+            _ => Status::unavailable("The shop catalog is unavailable; try again in a minute."),
+        })?
+        .into_inner()
+        .product
+        .ok_or_else(|| Status::invalid_argument("No such part in the shop catalog."))?;
         let price = product.price.unwrap_or_default();
         let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
         self.db

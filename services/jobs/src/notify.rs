@@ -116,14 +116,16 @@ impl Notifier {
 
     async fn deliver(&self, item: &Item) -> Outcome {
         let mut g = self.garage.clone();
-        let client = match g
-            .get_client(auth::request(
+        let client = match omneuro_platform::grpc::call(
+            "GarageService/GetClient",
+            g.get_client(auth::request(
                 &Actor::System("jobs".into()),
                 garage::GetClientRequest {
                     client_id: item.client_id.clone(),
                 },
-            ))
-            .await
+            )),
+        )
+        .await
         {
             Ok(r) => r.into_inner(),
             Err(s) if s.code() == tonic::Code::NotFound => {
