@@ -578,6 +578,7 @@ async fn a_killed_jobs_loses_no_notification_and_sends_none_twice() {
                 ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
                 ("OMNEURO__WORKER__ENABLED", worker.to_string()),
                 ("OMNEURO__WORKER__POLL_MS", "100".to_owned()),
+                ("OMNEURO__WORKER__RETRY_BASE_MS", "200".to_owned()),
                 ("OMNEURO__SMS__BASE_URL", telnyx.base_url()),
                 ("OMNEURO__SMS__FROM_NUMBER", "+14105550100".to_owned()),
                 ("OMNEURO_SECRET_TELNYX_API_KEY", telnyx.api_key.clone()),
@@ -683,6 +684,29 @@ async fn a_killed_jobs_loses_no_notification_and_sends_none_twice() {
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!((booked_mails(), booked_texts()), (1, 1));
 
+        // Telnyx fails once: the worker backs off and retries; the text arrives exactly once.
+        let mut j = Jobs::new(
+            tonic::transport::Endpoint::from_shared(jobs.grpc_url())
+                .unwrap()
+                .connect_lazy(),
+        );
+        telnyx.fail_next(500, 1).await;
+        move_job(&mut j, &job.id, "diagnosing").await.unwrap();
+        assert!(
+            eventually(Duration::from_secs(15), || async {
+                texts_with("is now diagnosing") == 1
+            })
+            .await,
+            "{:#?}",
+            telnyx.to(&phone)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            texts_with("is now diagnosing"),
+            1,
+            "retried once, sent once"
+        );
+
         // STOP is honoured at sending time: the next move mails but does not text.
         gc.record_sms_opt_out(auth::request(
             &Actor::System("repairbot".into()),
@@ -692,25 +716,20 @@ async fn a_killed_jobs_loses_no_notification_and_sends_none_twice() {
         ))
         .await
         .unwrap();
-        let mut j = Jobs::new(
-            tonic::transport::Endpoint::from_shared(jobs.grpc_url())
-                .unwrap()
-                .connect_lazy(),
-        );
-        move_job(&mut j, &job.id, "diagnosing").await.unwrap();
+        move_job(&mut j, &job.id, "awaiting_parts").await.unwrap();
         assert!(
             eventually(Duration::from_secs(15), || async {
                 sink.to(&a.email).iter().any(|m| {
                     m["subject"]
                         .as_str()
                         .unwrap_or_default()
-                        .contains("Diagnosing")
+                        .contains("Waiting for parts")
                 })
             })
             .await
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(texts_with("diagnosing"), 0, "no text after STOP");
+        assert_eq!(texts_with("waiting for parts"), 0, "no text after STOP");
         assert!(jobs.terminate().success());
         g.stop().await;
     }

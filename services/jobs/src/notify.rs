@@ -86,6 +86,7 @@ impl Notifier {
         let outcome = self.deliver(&item).await;
         let (id, attempts, now) = (item.id.clone(), item.attempts, now_utc());
         let max = i32::try_from(self.worker.max_attempts).unwrap_or(i32::MAX);
+        let base = self.worker.retry_base_ms;
         match outcome {
             Outcome::Sent => {
                 tracing::info!("notification sent");
@@ -102,7 +103,9 @@ impl Notifier {
             Outcome::Retry(why) if attempts + 1 < max => {
                 tracing::warn!(error = %why, attempts = attempts + 1, "notification will be retried");
                 self.db
-                    .run(move |c| outbox::retry_later(c, &id, attempts, &why, now).map(|_| ()))
+                    .run(move |c| {
+                        outbox::retry_later(c, &id, attempts, &why, now, base).map(|_| ())
+                    })
                     .await
             }
             Outcome::Retry(why) | Outcome::Failed(why) => {

@@ -191,16 +191,21 @@ pub fn finish(
     Ok(())
 }
 
-/// A failed attempt that may succeed later: exponential backoff (30 s, 1 min, 2 min, … ≤ 1 h).
+/// A failed attempt that may succeed later: exponential backoff from `base_ms` (30 s by
+/// default: 30 s, 1 min, 2 min, …), never more than an hour.
 pub fn retry_later(
     conn: &mut DbConnection,
     id: &str,
     attempts: i32,
     error: &str,
     now: NaiveDateTime,
+    base_ms: u64,
 ) -> Result<NaiveDateTime, DomainError> {
-    let delay = 30i64.saturating_mul(1i64 << attempts.clamp(0, 7)).min(3600);
-    let at = now + Duration::seconds(delay);
+    let base = i64::try_from(base_ms).unwrap_or(30_000);
+    let delay = base
+        .saturating_mul(1i64 << attempts.clamp(0, 16))
+        .min(3_600_000);
+    let at = now + Duration::milliseconds(delay);
     diesel::update(outbox::table.find(id))
         .set((
             outbox::attempts.eq(attempts + 1),

@@ -207,6 +207,9 @@ pub struct WorkerConfig {
     /// Attempts before a notification is given up (and logged as an error).
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// First retry delay; it doubles per attempt, up to an hour.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
 }
 
 fn yes() -> bool {
@@ -218,6 +221,9 @@ fn default_poll_ms() -> u64 {
 fn default_attempts() -> u32 {
     8
 }
+fn default_retry_base_ms() -> u64 {
+    30_000
+}
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -225,6 +231,7 @@ impl Default for WorkerConfig {
             enabled: true,
             poll_ms: default_poll_ms(),
             max_attempts: default_attempts(),
+            retry_base_ms: default_retry_base_ms(),
         }
     }
 }
