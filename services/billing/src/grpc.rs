@@ -1,20 +1,99 @@
-//! `omneuro.billing.v1.BillingService`: the RPCs and their proto ⇄ domain mapping.
+//! `omneuro.billing.v1.BillingService`: the RPCs, who may call them, the Stripe calls, and the
+//! proto ⇄ domain mapping.
 
 use std::sync::Arc;
 
-use omneuro_platform::db::Database;
+use omneuro_platform::auth::{self, Actor};
+use omneuro_platform::db::{Database, now_utc};
+use omneuro_platform::error::DomainError;
+use omneuro_platform::grpc::{self, TracedChannel};
+use omneuro_platform::stripe::{Stripe, StripeError};
 use omneuro_proto::billing::v1 as pb;
+use omneuro_proto::common::v1::{Money, Timestamp};
+use omneuro_proto::jobs::v1 as jobs;
+use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use tonic::{Request, Response, Status};
 
+use crate::invoices::{self, Invoice, Line, NewInvoice};
 use crate::tax::{self, Jurisdiction};
+
+/// Where the shop is: the tax rate invoices use.
+pub const JURISDICTION: &str = "US-MD";
 
 pub struct Billing {
     db: Arc<Database>,
+    stripe: Arc<Stripe>,
+    jobs: JobsServiceClient<TracedChannel>,
 }
 
 impl Billing {
-    pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+    pub fn new(
+        db: Arc<Database>,
+        stripe: Arc<Stripe>,
+        jobs: JobsServiceClient<TracedChannel>,
+    ) -> Self {
+        Self { db, stripe, jobs }
+    }
+}
+
+fn usd(cents: i64) -> Option<Money> {
+    Some(Money {
+        amount_cents: cents,
+        currency: "USD".into(),
+    })
+}
+
+fn invoice_to_pb(i: Invoice) -> pb::Invoice {
+    pb::Invoice {
+        next_step: i.next_step().into(),
+        id: i.id,
+        number: i.number,
+        source: i.source,
+        source_id: i.source_id,
+        client_id: i.client_id,
+        status: i.status,
+        lines: i
+            .lines
+            .into_iter()
+            .map(|l| pb::InvoiceLine {
+                kind: l.kind,
+                description: l.description,
+                quantity: l.quantity,
+                unit_price: usd(l.unit_cents),
+                amount: usd(l.amount_cents),
+                taxable: l.taxable,
+            })
+            .collect(),
+        subtotal: usd(i.subtotal_cents),
+        tax_rate_bps: u32::try_from(i.tax_rate_bps).unwrap_or(0),
+        tax: usd(i.tax_cents),
+        total: usd(i.total_cents),
+        paid: usd(i.paid_cents),
+        refunded: usd(i.refunded_cents),
+        created_at: Some(Timestamp::from_utc(i.created_at)),
+    }
+}
+
+fn staff_only(actor: &Actor) -> Result<(), Status> {
+    if actor.is_staff() {
+        Ok(())
+    } else {
+        Err(Status::permission_denied("only shop staff may do this"))
+    }
+}
+
+/// Stripe's answer as a status for the caller (its key never appears in messages).
+fn stripe_status(e: StripeError) -> Status {
+    match e {
+        StripeError::Off(why) => Status::failed_precondition(format!(
+            "Online payment is switched off ({why}); please pay at the counter."
+        )),
+        StripeError::Refused { message, .. } => {
+            Status::failed_precondition(format!("The card processor refused: {message}"))
+        }
+        StripeError::Unavailable(_) => {
+            Status::unavailable("The card processor is unavailable; please try again in a minute.")
+        }
     }
 }
 
@@ -38,5 +117,292 @@ impl pb::billing_service_server::BillingService for Billing {
                 rate_bps: rate.rate_bps,
             }),
         }))
+    }
+
+    async fn create_job_invoice(
+        &self,
+        req: Request<pb::CreateJobInvoiceRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        // The lines come from the job (server-side prices), never from the caller.
+        let mut j = self.jobs.clone();
+        let bench = grpc::call(
+            "JobsService/GetWorkbench",
+            j.get_workbench(auth::request(
+                &actor,
+                jobs::GetWorkbenchRequest {
+                    job_id: r.job_id.clone(),
+                },
+            )),
+        )
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                Status::not_found("No such job.")
+            }
+            _ => Status::unavailable("jobs is unavailable; try again in a minute"),
+        })?
+        .into_inner();
+        let job = bench.job.unwrap_or_default();
+        let mut lines: Vec<Line> = bench
+            .lines
+            .into_iter()
+            .map(|l| {
+                let amount = l.amount.map(|m| m.amount_cents).unwrap_or(0);
+                let unit = l.unit_price.map(|m| m.amount_cents).unwrap_or(0);
+                let labor = l.kind == "labor";
+                Line {
+                    description: if labor {
+                        format!("{} ({} h)", l.description, l.hours)
+                    } else {
+                        l.description
+                    },
+                    // Labor is one line at its computed amount; parts keep quantity × unit.
+                    quantity: if labor { 1 } else { l.quantity.max(1) },
+                    unit_cents: if labor { amount } else { unit },
+                    amount_cents: amount,
+                    // Maryland: parts are taxed, repair labor is not.
+                    taxable: !labor,
+                    kind: l.kind,
+                }
+            })
+            .collect();
+        for f in r.fees {
+            let unit = f.unit_price.map(|m| m.amount_cents).unwrap_or(0);
+            lines.push(Line {
+                kind: "fee".into(),
+                description: f.description,
+                quantity: f.quantity.max(1),
+                unit_cents: unit,
+                amount_cents: 0,
+                taxable: false,
+            });
+        }
+        let now = now_utc();
+        let invoice = self
+            .db
+            .run(move |c| {
+                let j = Jurisdiction::parse(JURISDICTION).map_err(DomainError::Invalid)?;
+                let bps = tax::get(c, &j)?.map(|t| t.rate_bps).unwrap_or(0);
+                invoices::create(
+                    c,
+                    NewInvoice {
+                        source: "job",
+                        source_id: job.id,
+                        client_id: job.client_id,
+                        lines,
+                        tax_rate_bps: i32::try_from(bps).unwrap_or(0),
+                    },
+                    now,
+                )
+            })
+            .await?;
+        tracing::info!(invoice = %invoice.number, total_cents = invoice.total_cents, "invoice drafted");
+        Ok(Response::new(invoice_to_pb(invoice)))
+    }
+
+    async fn issue_invoice(
+        &self,
+        req: Request<pb::IssueInvoiceRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        staff_only(&auth::actor(&req)?)?;
+        let id = req.into_inner().id;
+        let now = now_utc();
+        let inv = self.db.run(move |c| invoices::issue(c, &id, now)).await?;
+        Ok(Response::new(invoice_to_pb(inv)))
+    }
+
+    async fn void_invoice(
+        &self,
+        req: Request<pb::VoidInvoiceRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        staff_only(&auth::actor(&req)?)?;
+        let id = req.into_inner().id;
+        let now = now_utc();
+        let inv = self.db.run(move |c| invoices::void(c, &id, now)).await?;
+        Ok(Response::new(invoice_to_pb(inv)))
+    }
+
+    async fn get_invoice(
+        &self,
+        req: Request<pb::GetInvoiceRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        let owner = auth::actor(&req)?.client_id().map(str::to_owned);
+        let id = req.into_inner().id;
+        let inv = self
+            .db
+            .run(move |c| invoices::get(c, &id, owner.as_deref()))
+            .await?;
+        Ok(Response::new(invoice_to_pb(inv)))
+    }
+
+    async fn list_invoices(
+        &self,
+        req: Request<pb::ListInvoicesRequest>,
+    ) -> Result<Response<pb::ListInvoicesResponse>, Status> {
+        let actor = auth::actor(&req)?;
+        let requested = req.into_inner().client_id;
+        let (client, drafts) = match &actor {
+            Actor::Client(id) => (id.clone(), false),
+            _ if requested.is_empty() => {
+                return Err(Status::invalid_argument("client_id is required"));
+            }
+            _ => (requested, true),
+        };
+        let list = self
+            .db
+            .run(move |c| invoices::list(c, &client, drafts))
+            .await?;
+        Ok(Response::new(pb::ListInvoicesResponse {
+            invoices: list.into_iter().map(invoice_to_pb).collect(),
+        }))
+    }
+
+    async fn pay_invoice(
+        &self,
+        req: Request<pb::PayInvoiceRequest>,
+    ) -> Result<Response<pb::PayInvoiceResponse>, Status> {
+        let owner = auth::client(&req)?;
+        let r = req.into_inner();
+        let id = r.id.clone();
+        let inv = self
+            .db
+            .run(move |c| invoices::payable(c, &id, Some(&owner)))
+            .await?;
+        let due = inv.due_cents();
+        let form: Vec<(String, String)> = [
+            ("mode", "payment".to_owned()),
+            ("success_url", r.success_url),
+            ("cancel_url", r.cancel_url),
+            ("client_reference_id", inv.id.clone()),
+            ("metadata[invoice_id]", inv.id.clone()),
+            ("payment_intent_data[metadata][invoice_id]", inv.id.clone()),
+            ("line_items[0][quantity]", "1".to_owned()),
+            ("line_items[0][price_data][currency]", "usd".to_owned()),
+            ("line_items[0][price_data][unit_amount]", due.to_string()),
+            (
+                "line_items[0][price_data][product_data][name]",
+                format!("Juice Junkiez invoice {}", inv.number),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        // One session per invoice and amount due: a double click opens the same page.
+        let key = format!("{}-checkout-{due}", inv.id);
+        let session = self
+            .stripe
+            .post("/v1/checkout/sessions", &form, &key)
+            .await
+            .map_err(stripe_status)?;
+        let (Some(sid), Some(url)) = (session["id"].as_str(), session["url"].as_str()) else {
+            return Err(Status::unavailable(
+                "The card processor gave no payment page; try again.",
+            ));
+        };
+        let (inv_id, sid_owned, now) = (inv.id.clone(), sid.to_owned(), now_utc());
+        self.db
+            .run(move |c| invoices::attach_checkout(c, &inv_id, &sid_owned, now))
+            .await?;
+        Ok(Response::new(pb::PayInvoiceResponse {
+            checkout_url: url.to_owned(),
+            checkout_session_id: sid.to_owned(),
+        }))
+    }
+
+    async fn create_payment_intent(
+        &self,
+        req: Request<pb::CreatePaymentIntentRequest>,
+    ) -> Result<Response<pb::CreatePaymentIntentResponse>, Status> {
+        let owner = auth::client(&req)?;
+        let id = req.into_inner().id;
+        let inv = self
+            .db
+            .run(move |c| invoices::payable(c, &id, Some(&owner)))
+            .await?;
+        let due = inv.due_cents();
+        let form: Vec<(String, String)> = vec![
+            ("amount".into(), due.to_string()),
+            ("currency".into(), "usd".into()),
+            ("metadata[invoice_id]".into(), inv.id.clone()),
+            (
+                "description".into(),
+                format!("Juice Junkiez invoice {}", inv.number),
+            ),
+        ];
+        let pi = self
+            .stripe
+            .post(
+                "/v1/payment_intents",
+                &form,
+                &format!("{}-pi-{due}", inv.id),
+            )
+            .await
+            .map_err(stripe_status)?;
+        let Some(pi_id) = pi["id"].as_str().map(str::to_owned) else {
+            return Err(Status::unavailable(
+                "The card processor gave no payment; try again.",
+            ));
+        };
+        let (inv_id, p, now) = (inv.id.clone(), pi_id.clone(), now_utc());
+        self.db
+            .run(move |c| invoices::attach_payment_intent(c, &inv_id, &p, now))
+            .await?;
+        Ok(Response::new(pb::CreatePaymentIntentResponse {
+            payment_intent_id: pi_id,
+            client_secret: pi["client_secret"].as_str().unwrap_or_default().to_owned(),
+            amount: usd(due),
+        }))
+    }
+
+    async fn refund(
+        &self,
+        req: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        let actor = auth::actor(&req)?;
+        staff_only(&actor)?;
+        let r = req.into_inner();
+        let id = r.invoice_id.clone();
+        let inv = self.db.run(move |c| invoices::get(c, &id, None)).await?;
+        let refundable = inv.paid_cents - inv.refunded_cents;
+        let amount = if r.amount_cents == 0 {
+            refundable
+        } else {
+            r.amount_cents
+        };
+        if amount <= 0 || amount > refundable {
+            return Err(Status::invalid_argument(format!(
+                "A refund must be between $0.01 and the ${}.{:02} still refundable.",
+                refundable / 100,
+                refundable % 100
+            )));
+        }
+        let Some(pi) = inv.payment_intent_id.clone() else {
+            return Err(Status::failed_precondition(
+                "This invoice was not paid by card.",
+            ));
+        };
+        let form: Vec<(String, String)> = vec![
+            ("payment_intent".into(), pi),
+            ("amount".into(), amount.to_string()),
+            ("metadata[invoice_id]".into(), inv.id.clone()),
+        ];
+        // Keyed by what was already refunded: a retried click refunds once.
+        let key = format!("{}-refund-{}-{amount}", inv.id, inv.refunded_cents);
+        let refund = self
+            .stripe
+            .post("/v1/refunds", &form, &key)
+            .await
+            .map_err(stripe_status)?;
+        let rid = refund["id"].as_str().unwrap_or_default().to_owned();
+        let (who, now, reason) = (actor.encode(), now_utc(), r.reason);
+        let inv = self
+            .db
+            .run(move |c| invoices::record_refund(c, &inv.id, &rid, amount, &reason, &who, now))
+            .await?;
+        tracing::info!(invoice = %inv.number, amount_cents = amount, "refund made");
+        Ok(Response::new(invoice_to_pb(inv)))
     }
 }

@@ -1,21 +1,27 @@
 //! billing: invoices, payments, refunds, tax rates and the Stripe webhook log.
 //!
-//! Layout: `tax` (domain types and queries), `webhooks` (HTTP), `grpc` (the `BillingService` RPCs and proto mapping),
-//! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+//! Layout: `invoices` (numbers, lines, tax, payments and refunds), `tax` (rates) — domain;
+//! `webhooks` (Stripe events over HTTP, each once), `grpc` (the `BillingService` RPCs, Stripe
+//! calls, proto mapping), `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod grpc;
+pub mod invoices;
 pub mod schema;
 pub mod tax;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
+use omneuro_platform::secrets::{SecretStore, names};
+use omneuro_platform::stripe::Stripe;
 use omneuro_proto::billing::v1::billing_service_server::{BillingServiceServer, SERVICE_NAME};
+use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 
 pub const NAME: &str = "billing";
 
@@ -35,12 +41,33 @@ pub fn migrations() -> Migrations {
 /// Binds billing's ports and wires its gRPC service; run it with [`App::run_until_stopped`].
 pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
-    let service = grpc::Billing::new(db.clone());
+    let secrets = SecretStore::from_config(&cfg.secrets).await;
+    let stripe = Arc::new(Stripe::from_config(&cfg.stripe, &secrets).await);
+    let webhook_secret = match secrets.get(names::STRIPE_WEBHOOK_SECRET).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "Stripe webhooks stay refused (503)");
+            None
+        }
+    };
+    let up = &cfg.upstreams;
+    let jobs = JobsServiceClient::new(omneuro_platform::grpc::channel(
+        &up.jobs,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
+    let service = grpc::Billing::new(db.clone(), stripe, jobs);
+    let hooks = actix_web::web::Data::new(webhooks::WebhookState {
+        db: db.clone(),
+        secret: webhook_secret,
+    });
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(BillingServiceServer::new(service)),
         grpc_services: vec![SERVICE_NAME],
-        http_routes: Some(Arc::new(webhooks::routes)),
+        http_routes: Some(Arc::new(move |c: &mut actix_web::web::ServiceConfig| {
+            webhooks::routes(c, hooks.clone())
+        })),
         seed_demo: None,
     };
     App::domain(&cfg, db, spec).await

@@ -1,16 +1,232 @@
-//! `POST /webhooks/stripe` (public, through nginx). Stripe event handling arrives with the billing
-//! issue; until then the route answers 503 with a clear JSON error so Stripe retries later and no
-//! event is acknowledged without being processed.
+//! `POST /webhooks/stripe` (public, through nginx): Stripe's events, each counted exactly once.
+//!
+//! The signature is checked on the raw body (HMAC-SHA256, 300 s tolerance) with the secret from
+//! `/omneuro/stripe/webhook_secret`; without that secret the route keeps answering 503 (ADR 0006)
+//! so Stripe retries and nothing is acknowledged unread. A forged or stale event gets 400 and
+//! changes nothing. Every event id is recorded in the same transaction as its effect: a duplicate
+//! is acknowledged (200) and changes nothing; effects only add facts, so order does not matter.
+//! An event that cannot be matched yet (a refund before its payment) is answered 503 and not
+//! recorded, so Stripe delivers it again later.
 
-use actix_web::{HttpResponse, web};
+use std::sync::Arc;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/stripe", web::post().to(stripe));
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use omneuro_platform::db::{Database, DbConnection, now_utc, write_transaction};
+use omneuro_platform::error::DomainError;
+use omneuro_platform::per_backend;
+use omneuro_platform::secrets::Secret;
+use omneuro_platform::stripe::{WEBHOOK_TOLERANCE_SECS, verify_webhook};
+
+use crate::invoices;
+use crate::schema::stripe_events;
+
+pub struct WebhookState {
+    pub db: Arc<Database>,
+    /// None: webhooks stay refused (503) until the secret is configured.
+    pub secret: Option<Secret>,
 }
 
-async fn stripe(_body: web::Bytes) -> HttpResponse {
-    HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "3600")).json(serde_json::json!({
-        "error": "stripe webhook processing is not enabled on this server yet; the event was not recorded",
-        "service": "billing",
-    }))
+pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
+    cfg.app_data(state)
+        // Stripe sends up to a few hundred KB; refuse anything much larger before reading it.
+        .app_data(web::PayloadConfig::new(512 * 1024))
+        .route("/webhooks/stripe", web::post().to(stripe));
+}
+
+async fn stripe(
+    state: web::Data<WebhookState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(secret) = state.secret.as_ref() else {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "3600"))
+            .json(serde_json::json!({
+                "error": "stripe webhooks are not enabled on this server (secret /omneuro/stripe/webhook_secret is not set); the event was not recorded",
+                "service": "billing",
+            }));
+    };
+    let header = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = verify_webhook(&body, header, secret.expose(), now, WEBHOOK_TOLERANCE_SECS) {
+        tracing::warn!(error = %e, "stripe webhook refused");
+        return HttpResponse::BadRequest().json(serde_json::json!({ "error": e.to_string() }));
+    }
+    let event: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            return HttpResponse::BadRequest()
+                .json(serde_json::json!({ "error": "the body is not a JSON event" }));
+        }
+    };
+    let (Some(id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
+        return HttpResponse::BadRequest()
+            .json(serde_json::json!({ "error": "the event has no id or type" }));
+    };
+    let (id, kind) = (id.to_owned(), kind.to_owned());
+    let received = now_utc();
+    let span_id = id.clone();
+    let res = state
+        .db
+        .run(move |c| handle(c, &id, &kind, &event, received))
+        .await;
+    match res {
+        Ok(outcome) => {
+            tracing::info!(stripe.event = %span_id, outcome = %outcome, "stripe event handled");
+            HttpResponse::Ok().json(serde_json::json!({ "received": true, "outcome": outcome }))
+        }
+        // Stripe retries non-2xx answers: a database outage or an early refund loses nothing.
+        Err(e) => {
+            tracing::warn!(stripe.event = %span_id, error = %e, "stripe event not handled; Stripe will retry");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "60"))
+                .json(serde_json::json!({ "error": "not handled yet; retry later" }))
+        }
+    }
+}
+
+/// Records the event id and applies its effect in one transaction; a known id changes nothing.
+pub fn handle(
+    conn: &mut DbConnection,
+    id: &str,
+    kind: &str,
+    event: &serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<String, DomainError> {
+    write_transaction(conn, |c| {
+        let outcome = apply(c, kind, &event["data"]["object"], now)?;
+        let created = event["created"].as_i64().unwrap_or(0);
+        let inserted = per_backend!(&mut *c, |cc| diesel::insert_into(stripe_events::table)
+            .values((
+                stripe_events::id.eq(id),
+                stripe_events::kind.eq(kind),
+                stripe_events::created.eq(created),
+                stripe_events::received_at.eq(now),
+                stripe_events::outcome.eq(&outcome),
+            ))
+            .on_conflict_do_nothing()
+            .execute(cc))?;
+        if inserted == 0 {
+            // Seen before: undo whatever this delivery did (nothing changes twice).
+            return Err(Duplicate.into());
+        }
+        Ok(outcome)
+    })
+    .or_else(|e| match e {
+        DomainError::Conflict(m) if m == DUPLICATE => Ok("duplicate".to_owned()),
+        other => Err(other),
+    })
+}
+
+const DUPLICATE: &str = "duplicate stripe event";
+struct Duplicate;
+impl From<Duplicate> for DomainError {
+    fn from(_: Duplicate) -> Self {
+        DomainError::Conflict(DUPLICATE.into())
+    }
+}
+
+fn invoice_for(
+    c: &mut DbConnection,
+    obj: &serde_json::Value,
+    pi: Option<&str>,
+) -> Result<Option<String>, DomainError> {
+    if let Some(id) = obj["metadata"]["invoice_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
+        return Ok(Some(id.to_owned()));
+    }
+    match pi {
+        Some(pi) => invoices::by_payment_intent(c, pi),
+        None => Ok(None),
+    }
+}
+
+fn apply(
+    c: &mut DbConnection,
+    kind: &str,
+    obj: &serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<String, DomainError> {
+    let currency = obj["currency"].as_str().unwrap_or("usd");
+    match kind {
+        "payment_intent.succeeded" => {
+            let Some(pi) = obj["id"].as_str() else {
+                return Ok("ignored: no payment intent id".into());
+            };
+            let amount = obj["amount_received"]
+                .as_i64()
+                .filter(|a| *a > 0)
+                .or_else(|| obj["amount"].as_i64())
+                .unwrap_or(0);
+            let invoice = invoice_for(c, obj, Some(pi))?;
+            paid(c, invoice, pi, amount, currency, now)
+        }
+        "checkout.session.completed" => {
+            if obj["payment_status"].as_str() != Some("paid") {
+                return Ok("checkout completed, payment still pending".into());
+            }
+            let pi = obj["payment_intent"]
+                .as_str()
+                .or_else(|| obj["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let amount = obj["amount_total"].as_i64().unwrap_or(0);
+            let invoice = invoice_for(c, obj, Some(&pi))?;
+            paid(c, invoice, &pi, amount, currency, now)
+        }
+        "charge.refunded" => {
+            let pi = obj["payment_intent"].as_str();
+            let Some(inv) = invoice_for(c, obj, pi)? else {
+                // Delivered before the payment it refunds: not recorded, so Stripe retries it
+                // (with backoff) until the payment is known. Order never loses a refund.
+                return Err(DomainError::Unavailable(
+                    "refund arrived before its payment; retry later".into(),
+                ));
+            };
+            let total = obj["amount_refunded"].as_i64().unwrap_or(0);
+            let invoice = invoices::record_refunded_total(c, &inv, total, now)?;
+            Ok(format!(
+                "refund recorded on {} ({})",
+                invoice.number, invoice.status
+            ))
+        }
+        "payment_intent.payment_failed" => {
+            let why = obj["last_payment_error"]["message"]
+                .as_str()
+                .unwrap_or("declined");
+            Ok(format!("payment failed: {why}"))
+        }
+        "checkout.session.expired" => Ok("checkout expired".into()),
+        other => Ok(format!("ignored: {other}")),
+    }
+}
+
+fn paid(
+    c: &mut DbConnection,
+    invoice: Option<String>,
+    pi: &str,
+    amount: i64,
+    currency: &str,
+    now: NaiveDateTime,
+) -> Result<String, DomainError> {
+    let Some(inv) = invoice else {
+        return Ok("ignored: payment for no invoice of ours".into());
+    };
+    match invoices::record_payment(c, &inv, pi, amount, currency, now) {
+        Ok((invoice, true)) => Ok(format!(
+            "payment recorded on {} ({})",
+            invoice.number, invoice.status
+        )),
+        Ok((invoice, false)) => Ok(format!("payment already recorded on {}", invoice.number)),
+        Err(DomainError::NotFound(_)) => Ok("ignored: unknown invoice".into()),
+        Err(e) => Err(e),
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod grpc;
 pub mod products;
+pub mod quote;
 pub mod schema;
 
 use std::sync::Arc;

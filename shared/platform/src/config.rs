@@ -192,6 +192,9 @@ pub struct ServiceConfig {
     /// Outgoing SMS (Telnyx), for services that text clients.
     #[serde(default)]
     pub sms: crate::sms::SmsConfig,
+    /// Stripe (billing, shop).
+    #[serde(default)]
+    pub stripe: crate::stripe::StripeConfig,
 }
 
 /// The service's background workers: the outbox deliverer and timed jobs.

@@ -12,6 +12,7 @@
 //! | [`error`] | `DomainError`: the ways a domain operation fails, each a typed gRPC status |
 //! | [`grpc`] | tonic server with health tied to DB readiness, client channels with timeouts |
 //! | [`http`] | actix `/healthz`, `/readyz`, `/metrics`, request spans, friendly error pages |
+//! | [`stripe`] | Stripe API client (idempotency keys, retries) and webhook signature checks |
 //! | [`web`] | for page services: cookies, CSRF on every form, the client IP behind nginx |
 //! | [`metrics`] | the Prometheus registry behind `/metrics` |
 //! | [`app`] | lifecycle: bind, run, watch the database, drain on SIGTERM |
@@ -31,6 +32,7 @@ pub mod mail;
 pub mod metrics;
 pub mod secrets;
 pub mod sms;
+pub mod stripe;
 pub mod telemetry;
 pub mod web;
 
