@@ -886,3 +886,5 @@ mod telnyx;
 pub use telnyx::*;
 mod flows;
 pub use flows::*;
+mod stripe;
+pub use stripe::*;
