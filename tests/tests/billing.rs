@@ -34,6 +34,15 @@ struct Fleet {
 }
 
 async fn fleet(backend: Backend, sink: &SmtpSink, stripe_env: &[(&str, String)]) -> Fleet {
+    fleet_with_secret(backend, sink, stripe_env, WEBHOOK_SECRET).await
+}
+
+async fn fleet_with_secret(
+    backend: Backend,
+    sink: &SmtpSink,
+    stripe_env: &[(&str, String)],
+    webhook_secret: &str,
+) -> Fleet {
     let dbs: Vec<TestDb> = ["garage", "jobs", "shop", "billing"]
         .iter()
         .map(|s| TestDb::new(backend, s))
@@ -65,7 +74,7 @@ async fn fleet(backend: Backend, sink: &SmtpSink, stripe_env: &[(&str, String)])
         ("OMNEURO__UPSTREAMS__JOBS", jobs.grpc_url()),
         (
             "OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET",
-            WEBHOOK_SECRET.to_owned(),
+            webhook_secret.to_owned(),
         ),
     ];
     env.extend(stripe_env.iter().cloned());
@@ -489,5 +498,317 @@ async fn without_the_webhook_secret_events_are_refused_not_dropped() {
                 .unwrap()
                 .contains("/omneuro/stripe/webhook_secret")
         );
+    }
+}
+
+fn stripe_env(base_url: String, api_key: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OMNEURO__STRIPE__BASE_URL", base_url),
+        ("OMNEURO__STRIPE__RETRY_BASE_MS", "50".to_owned()),
+        ("OMNEURO_SECRET_STRIPE_SECRET_KEY", api_key.to_owned()),
+    ]
+}
+
+async fn invoice_now(
+    b: &mut BillingServiceClient<tonic::transport::Channel>,
+    id: &str,
+) -> pb::Invoice {
+    b.get_invoice(auth::request(
+        &staff(),
+        pb::GetInvoiceRequest { id: id.to_owned() },
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+async fn wait_status(
+    b: &mut BillingServiceClient<tonic::transport::Channel>,
+    id: &str,
+    status: &str,
+) -> pb::Invoice {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let inv = invoice_now(b, id).await;
+        if inv.status == status {
+            return inv;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "invoice stayed {} (wanted {status})",
+            inv.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_payments_declines_3ds_and_refunds_through_localstripe_and_its_signed_webhooks() {
+    let (Some(sink), Some(stripe)) = (SmtpSink::start(), LocalStripe::start()) else {
+        return;
+    };
+    for backend in backends() {
+        stripe.wipe().await;
+        let f = fleet(
+            backend,
+            &sink,
+            &stripe_env(stripe.base_url(), &stripe.api_key),
+        )
+        .await;
+        stripe
+            .register_webhook(
+                &format!("http://{}/webhooks/stripe", f.billing.http),
+                WEBHOOK_SECRET,
+            )
+            .await;
+        let mut b = f.billing_client();
+        let api = reqwest::Client::new();
+        // What Stripe.js does in the client's browser: attach the card, then confirm.
+        let confirm = |pi: String, pm: String| {
+            let (api, url, key) = (api.clone(), stripe.base_url(), stripe.api_key.clone());
+            async move {
+                let attached = api
+                    .post(format!("{url}/v1/payment_intents/{pi}"))
+                    .bearer_auth(&key)
+                    .form(&[("payment_method", pm)])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(attached.status().as_u16(), 200);
+                api.post(format!("{url}/v1/payment_intents/{pi}/confirm"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let card = |number: &'static str| {
+            let (api, url, key) = (api.clone(), stripe.base_url(), stripe.api_key.clone());
+            async move {
+                let pm: serde_json::Value = api
+                    .post(format!("{url}/v1/payment_methods"))
+                    .bearer_auth(key)
+                    .form(&[
+                        ("type", "card"),
+                        ("card[number]", number),
+                        ("card[exp_month]", "12"),
+                        ("card[exp_year]", "2030"),
+                        ("card[cvc]", "123"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                pm["id"].as_str().unwrap().to_owned()
+            }
+        };
+
+        // A good card: the client's PaymentIntent is confirmed (as Stripe.js would), Stripe's
+        // signed webhook marks the invoice paid.
+        let (client, inv) = f.open_invoice(&sink, "card", 8000).await;
+        let me = Actor::Client(client.clone());
+        let pi = b
+            .create_payment_intent(auth::request(
+                &me,
+                pb::CreatePaymentIntentRequest { id: inv.id.clone() },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            pi.amount.as_ref().unwrap().amount_cents,
+            inv.total.as_ref().unwrap().amount_cents
+        );
+        let ok = confirm(pi.payment_intent_id.clone(), card("4242424242424242").await).await;
+        assert_eq!(ok.status().as_u16(), 200, "{}", ok.text().await.unwrap());
+        let paid = wait_status(&mut b, &inv.id, "paid").await;
+        assert_eq!(paid.paid, paid.total);
+
+        // A second PaymentIntent for a paid invoice is refused (nothing to pay).
+        let twice = b
+            .create_payment_intent(auth::request(
+                &me,
+                pb::CreatePaymentIntentRequest { id: inv.id.clone() },
+            ))
+            .await
+            .unwrap_err();
+        assert!(twice.message().contains("already paid"));
+
+        // Staff refund part of it: Stripe refunds, billing records it, the charge.refunded
+        // webhook that follows changes nothing twice.
+        let refunded = b
+            .refund(auth::request(
+                &staff(),
+                pb::RefundRequest {
+                    invoice_id: inv.id.clone(),
+                    amount_cents: 1500,
+                    reason: "loaner returned early".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                refunded.status.as_str(),
+                refunded.refunded.as_ref().unwrap().amount_cents
+            ),
+            ("partially_refunded", 1500)
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = invoice_now(&mut b, &inv.id).await;
+        assert_eq!(after.refunded.as_ref().unwrap().amount_cents, 1500);
+        let too_much = b
+            .refund(auth::request(
+                &staff(),
+                pb::RefundRequest {
+                    invoice_id: inv.id.clone(),
+                    amount_cents: 10_000_000,
+                    reason: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(too_much.code(), Code::InvalidArgument);
+
+        // A declined card and a card that needs 3-D Secure leave the invoice open.
+        let (client2, inv2) = f.open_invoice(&sink, "decline", 3000).await;
+        let pi2 = b
+            .create_payment_intent(auth::request(
+                &Actor::Client(client2.clone()),
+                pb::CreatePaymentIntentRequest {
+                    id: inv2.id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let declined = confirm(
+            pi2.payment_intent_id.clone(),
+            card("4000000000000341").await,
+        )
+        .await;
+        assert_eq!(declined.status().as_u16(), 402);
+        let (client3, inv3) = f.open_invoice(&sink, "threeds", 3500).await;
+        let pi3 = b
+            .create_payment_intent(auth::request(
+                &Actor::Client(client3.clone()),
+                pb::CreatePaymentIntentRequest {
+                    id: inv3.id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let secure = confirm(
+            pi3.payment_intent_id.clone(),
+            card("4000000000003220").await,
+        )
+        .await;
+        let body: serde_json::Value = secure.json().await.unwrap();
+        assert_eq!(body["status"], "requires_action", "{body}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(invoice_now(&mut b, &inv2.id).await.status, "open");
+        assert_eq!(invoice_now(&mut b, &inv3.id).await.status, "open");
+
+        f.jobs.stop().await;
+        f.shop.stop().await;
+        f.garage.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_pays_an_invoice_on_the_hosted_checkout_page() {
+    let (Some(sink), Some(stripe)) = (SmtpSink::start(), FakeStripe::start()) else {
+        return;
+    };
+    for backend in backends() {
+        let mut env = stripe_env(stripe.base_url(), &stripe.api_key);
+        env.retain(|(k, _)| *k != "OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET");
+        let f = fleet_with_secret(backend, &sink, &env, &stripe.webhook_secret).await;
+        stripe
+            .register_webhook(&format!("http://{}/webhooks/stripe", f.billing.http))
+            .await;
+        let mut b = f.billing_client();
+        let (client, inv) = f.open_invoice(&sink, "checkout", 6000).await;
+        let me = Actor::Client(client.clone());
+        let pay = |id: String| {
+            let mut b = b.clone();
+            let me = me.clone();
+            async move {
+                b.pay_invoice(auth::request(
+                    &me,
+                    pb::PayInvoiceRequest {
+                        id,
+                        success_url:
+                            "http://localhost:8080/garage/invoices/ok?session={CHECKOUT_SESSION_ID}"
+                                .into(),
+                        cancel_url: "http://localhost:8080/garage".into(),
+                    },
+                ))
+                .await
+            }
+        };
+        // A double click opens the same session (idempotency key); Stripe retries are absorbed.
+        let sessions_before = stripe.state().await["counts"]["checkout_sessions"]
+            .as_i64()
+            .unwrap_or(0);
+        stripe.fail_next(500, 1).await;
+        let first = pay(inv.id.clone()).await.unwrap().into_inner();
+        let second = pay(inv.id.clone()).await.unwrap().into_inner();
+        assert_eq!(first.checkout_session_id, second.checkout_session_id);
+        assert!(first.checkout_url.contains("/pay/"));
+        let state = stripe.state().await;
+        assert_eq!(
+            state["counts"]["checkout_sessions"].as_i64(),
+            Some(sessions_before + 1),
+            "{state}"
+        );
+
+        let location = stripe.pay(&first.checkout_session_id).await;
+        assert!(location.contains(&first.checkout_session_id), "{location}");
+        let paid = wait_status(&mut b, &inv.id, "paid").await;
+        assert_eq!(paid.paid, paid.total);
+        // Another client cannot pay (or see) it.
+        let other = b
+            .pay_invoice(auth::request(
+                &Actor::Client("cli_stranger".into()),
+                pb::PayInvoiceRequest {
+                    id: inv.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(other.code(), Code::NotFound);
+
+        // The signature billing checks is Stripe's own: a header made by the official library
+        // is accepted, and the library accepts ours.
+        let body = event(
+            "evt_crosscheck",
+            "customer.created",
+            serde_json::json!({"id": "cus_x"}),
+        );
+        let t = chrono::Utc::now().timestamp();
+        let header = stripe_sign(&stripe.webhook_secret, t, &body);
+        let r = http()
+            .post(format!("http://{}/webhooks/stripe", f.billing.http))
+            .header("stripe-signature", header)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let ours = format!(
+            "t={t},v1={}",
+            webhook_signature(&stripe.webhook_secret, t, body.as_bytes())
+        );
+        assert_eq!(stripe_verify(&stripe.webhook_secret, &ours, &body), "ok");
+
+        f.jobs.stop().await;
+        f.shop.stop().await;
+        f.garage.stop().await;
     }
 }

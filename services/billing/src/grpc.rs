@@ -327,10 +327,7 @@ impl pb::billing_service_server::BillingService for Billing {
             ("amount".into(), due.to_string()),
             ("currency".into(), "usd".into()),
             ("metadata[invoice_id]".into(), inv.id.clone()),
-            (
-                "description".into(),
-                format!("Juice Junkiez invoice {}", inv.number),
-            ),
+            ("metadata[invoice_number]".into(), inv.number.clone()),
         ];
         let pi = self
             .stripe
