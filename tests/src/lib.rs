@@ -105,6 +105,29 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// One row of two BIGINT columns the query names `a` and `b`.
+    pub fn query_pair(&self, sql: &str) -> (i64, i64) {
+        #[derive(diesel::QueryableByName)]
+        struct Pair {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            a: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            b: i64,
+        }
+        let p: Pair = match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut c = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(sql).get_result(&mut c).unwrap()
+            }
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&self.url).unwrap();
+                diesel::sql_query(sql).get_result(&mut c).unwrap()
+            }
+        };
+        (p.a, p.b)
+    }
+
     /// Runs several `;`-separated statements at once (seeding benchmarks).
     pub fn execute_batch(&self, sql: &str) {
         use diesel::connection::SimpleConnection;

@@ -197,6 +197,7 @@ async fn first_rpcs_answer_and_reject_bad_input_on_both_backends() {
             }),
             featured_only,
             category: String::new(),
+            fits: Vec::new(),
         };
         let everything = c
             .list_products(list(false, 0, ""))

@@ -22,6 +22,7 @@ use omneuro_platform::secrets::{SecretStore, names};
 use omneuro_platform::stripe::Stripe;
 use omneuro_proto::billing::v1::billing_service_server::{BillingServiceServer, SERVICE_NAME};
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 pub const NAME: &str = "billing";
 
@@ -56,10 +57,16 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Duration::from_millis(up.connect_timeout_ms),
         Duration::from_millis(up.request_timeout_ms),
     )?);
+    let shop = ShopServiceClient::new(omneuro_platform::grpc::channel(
+        &up.shop,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
     let service = grpc::Billing::new(db.clone(), stripe, jobs);
     let hooks = actix_web::web::Data::new(webhooks::WebhookState {
         db: db.clone(),
         secret: webhook_secret,
+        shop,
     });
     let spec = DomainSpec {
         name: NAME,

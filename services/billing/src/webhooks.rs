@@ -13,11 +13,15 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::db::{Database, DbConnection, now_utc, write_transaction};
 use omneuro_platform::error::DomainError;
+use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_platform::per_backend;
 use omneuro_platform::secrets::Secret;
 use omneuro_platform::stripe::{WEBHOOK_TOLERANCE_SECS, verify_webhook};
+use omneuro_proto::shop::v1 as shop;
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 use crate::invoices;
 use crate::schema::stripe_events;
@@ -26,6 +30,52 @@ pub struct WebhookState {
     pub db: Arc<Database>,
     /// None: webhooks stay refused (503) until the secret is configured.
     pub secret: Option<Secret>,
+    /// Shop orders are paid through the same webhook; shop is told before the event is recorded.
+    pub shop: ShopServiceClient<TracedChannel>,
+}
+
+/// Tells shop about its order's checkout (idempotent there). Done before the event is recorded:
+/// if shop cannot be reached the event is refused and Stripe delivers it again.
+async fn tell_shop(
+    state: &WebhookState,
+    kind: &str,
+    obj: &serde_json::Value,
+) -> Result<(), String> {
+    let Some(order) = obj["metadata"]["order_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    let req = shop::OrderPaymentRequest {
+        order_id: order.to_owned(),
+        checkout_session_id: obj["id"].as_str().unwrap_or_default().to_owned(),
+    };
+    let actor = Actor::System("billing".into());
+    let mut client = state.shop.clone();
+    let res = match kind {
+        "checkout.session.completed" if obj["payment_status"].as_str() == Some("paid") => {
+            grpc::call(
+                "ShopService/OrderPaid",
+                client.order_paid(auth::request(&actor, req)),
+            )
+            .await
+        }
+        "checkout.session.expired" => {
+            grpc::call(
+                "ShopService/OrderExpired",
+                client.order_expired(auth::request(&actor, req)),
+            )
+            .await
+        }
+        _ => return Ok(()),
+    };
+    match res {
+        Ok(_) => Ok(()),
+        // Not an order of ours (or a test event): nothing to tell.
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+        Err(s) => Err(s.message().to_owned()),
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<WebhookState>) {
@@ -70,6 +120,12 @@ async fn stripe(
             .json(serde_json::json!({ "error": "the event has no id or type" }));
     };
     let (id, kind) = (id.to_owned(), kind.to_owned());
+    if let Err(e) = tell_shop(&state, &kind, &event["data"]["object"]).await {
+        tracing::warn!(stripe.event = %id, error = %e, "shop not told; Stripe will retry");
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "60"))
+            .json(serde_json::json!({ "error": "not handled yet; retry later" }));
+    }
     let received = now_utc();
     let span_id = id.clone();
     let res = state
@@ -168,6 +224,12 @@ fn apply(
                 .unwrap_or(0);
             let invoice = invoice_for(c, obj, Some(pi))?;
             paid(c, invoice, pi, amount, currency, now)
+        }
+        "checkout.session.completed"
+            if obj["metadata"]["invoice_id"].as_str().is_none()
+                && obj["metadata"]["order_id"].as_str().is_some() =>
+        {
+            Ok("shop order paid".into())
         }
         "checkout.session.completed" => {
             if obj["payment_status"].as_str() != Some("paid") {

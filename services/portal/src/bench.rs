@@ -180,6 +180,7 @@ async fn catalog(staff: &Staff, state: &Portal, selected: &str) -> Option<Vec<Pr
                     }),
                     featured_only: false,
                     category: String::new(),
+                    fits: Vec::new(),
                 },
             )),
         )

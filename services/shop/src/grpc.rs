@@ -1,22 +1,98 @@
-//! `omneuro.shop.v1.ShopService`: the RPCs and their proto ⇄ domain mapping.
+//! `omneuro.shop.v1.ShopService`: the RPCs, who may call them, the Stripe checkout, and the
+//! proto ⇄ domain mapping.
 
 use std::sync::Arc;
 
-use omneuro_platform::db::Database;
+use omneuro_platform::auth::{self, Actor};
+use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::ids;
-use omneuro_proto::common::v1::{Money, PageResponse};
+use omneuro_platform::stripe::{Stripe, StripeError};
+use omneuro_proto::common::v1::{Money, PageResponse, Timestamp};
 use omneuro_proto::shop::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::inventory;
+use crate::orders::{self, Cart, Order};
 use crate::products::{self, Product, ProductQuery};
+use crate::quote::{self, BmsOption, CellType, PricingTable, QuoteRequest, Target};
 
 pub struct Shop {
     db: Arc<Database>,
+    stripe: Arc<Stripe>,
 }
 
 impl Shop {
-    pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+    pub fn new(db: Arc<Database>, stripe: Arc<Stripe>) -> Self {
+        Self { db, stripe }
+    }
+}
+
+fn usd(cents: i64) -> Option<Money> {
+    Some(Money {
+        amount_cents: cents,
+        currency: "USD".into(),
+    })
+}
+
+fn cart_to_pb(c: Cart) -> pb::Cart {
+    pb::Cart {
+        lines: c
+            .lines
+            .into_iter()
+            .map(|l| pb::CartLine {
+                product_id: l.product_id,
+                name: l.name,
+                quantity: l.quantity,
+                unit_price: usd(l.unit_cents),
+                repriced_from: l.repriced_from.and_then(usd),
+                available: l.available,
+            })
+            .collect(),
+        total: usd(c.total_cents),
+    }
+}
+
+fn order_to_pb(o: Order) -> pb::Order {
+    pb::Order {
+        id: o.id,
+        status: o.status,
+        items: o
+            .items
+            .into_iter()
+            .map(|i| pb::OrderItem {
+                product_id: i.product_id,
+                name: i.name,
+                quantity: i.quantity,
+                unit_price: usd(i.unit_cents),
+                amount: usd(i.amount_cents),
+            })
+            .collect(),
+        total: usd(o.total_cents),
+        checkout_url: o.checkout_url,
+        status_token: o.status_token,
+        created_at: Some(Timestamp::from_utc(o.created_at)),
+        email: o.email,
+    }
+}
+
+fn system_only(actor: &Actor) -> Result<(), Status> {
+    match actor {
+        Actor::System(name) if name == "billing" => Ok(()),
+        _ => Err(Status::permission_denied("only billing reports payments")),
+    }
+}
+
+fn stripe_status(e: StripeError) -> Status {
+    match e {
+        StripeError::Off(why) => Status::failed_precondition(format!(
+            "Online checkout is switched off ({why}); visit the shop to buy."
+        )),
+        StripeError::Refused { message, .. } => {
+            Status::failed_precondition(format!("The card processor refused: {message}"))
+        }
+        StripeError::Unavailable(_) => {
+            Status::unavailable("The card processor is unavailable; please try again in a minute.")
+        }
     }
 }
 
@@ -35,6 +111,13 @@ impl pb::shop_service_server::ShopService for Shop {
             &page.page_token,
         )
         .map_err(Status::invalid_argument)?;
+        let mut q = q;
+        q.fits = req
+            .fits
+            .into_iter()
+            .take(20)
+            .map(|f| (f.make_id, f.model_id))
+            .collect();
         let (list, next) = self.db.run(move |c| products::list(c, &q)).await?;
         Ok(Response::new(pb::ListProductsResponse {
             products: list.into_iter().map(to_pb).collect(),
@@ -63,9 +146,266 @@ impl pb::shop_service_server::ShopService for Shop {
             product: Some(to_pb(p)),
         }))
     }
+
+    async fn get_cart(
+        &self,
+        req: Request<pb::GetCartRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
+        let r = req.into_inner();
+        let cart = self
+            .db
+            .run(move |c| orders::view(c, &r.cart_token, r.acknowledge_prices))
+            .await?;
+        Ok(Response::new(cart_to_pb(cart)))
+    }
+
+    async fn set_cart_item(
+        &self,
+        req: Request<pb::SetCartItemRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
+        let r = req.into_inner();
+        let now = now_utc();
+        let cart = self
+            .db
+            .run(move |c| orders::set_item(c, &r.cart_token, &r.product_id, r.quantity, now))
+            .await?;
+        Ok(Response::new(cart_to_pb(cart)))
+    }
+
+    async fn checkout(
+        &self,
+        req: Request<pb::CheckoutRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        let client = auth::actor(&req)
+            .ok()
+            .and_then(|a| a.client_id().map(str::to_owned));
+        let r = req.into_inner();
+        let email = r.email.trim().to_lowercase();
+        if !email.is_empty() && (email.len() > 254 || !email.contains('@')) {
+            return Err(Status::invalid_argument(
+                "Please enter a valid email address for the receipt.",
+            ));
+        }
+        if !self.stripe.is_on() {
+            return Err(stripe_status(StripeError::Off(
+                self.stripe.off_reason().unwrap_or("no key").to_owned(),
+            )));
+        }
+        let (token, now, cl, em) = (
+            r.cart_token.clone(),
+            now_utc(),
+            client.clone(),
+            email.clone(),
+        );
+        let order = self
+            .db
+            .run(move |c| orders::place(c, &token, cl.as_deref(), &em, now))
+            .await?;
+        let mut form: Vec<(String, String)> = vec![
+            ("mode".into(), "payment".into()),
+            (
+                "success_url".into(),
+                r.success_url.replace("{ORDER_TOKEN}", &order.status_token),
+            ),
+            (
+                "cancel_url".into(),
+                r.cancel_url.replace("{ORDER_TOKEN}", &order.status_token),
+            ),
+            ("client_reference_id".into(), order.id.clone()),
+            ("metadata[order_id]".into(), order.id.clone()),
+            (
+                "payment_intent_data[metadata][order_id]".into(),
+                order.id.clone(),
+            ),
+            // Stock is held while the shopper pays; an unpaid session gives it back.
+            (
+                "expires_at".into(),
+                (chrono::Utc::now().timestamp() + 31 * 60).to_string(),
+            ),
+        ];
+        if !email.is_empty() {
+            form.push(("customer_email".into(), email));
+        }
+        for (i, item) in order.items.iter().enumerate() {
+            form.push((
+                format!("line_items[{i}][quantity]"),
+                item.quantity.to_string(),
+            ));
+            form.push((
+                format!("line_items[{i}][price_data][currency]"),
+                "usd".into(),
+            ));
+            form.push((
+                format!("line_items[{i}][price_data][unit_amount]"),
+                item.unit_cents.to_string(),
+            ));
+            form.push((
+                format!("line_items[{i}][price_data][product_data][name]"),
+                item.name.clone(),
+            ));
+        }
+        match self
+            .stripe
+            .post(
+                "/v1/checkout/sessions",
+                &form,
+                &format!("{}-checkout", order.id),
+            )
+            .await
+        {
+            Ok(session) => {
+                let sid = session["id"].as_str().unwrap_or_default().to_owned();
+                let url = session["url"].as_str().unwrap_or_default().to_owned();
+                let (id, now) = (order.id.clone(), now_utc());
+                let order = self
+                    .db
+                    .run(move |c| {
+                        orders::attach_checkout(c, &id, &sid, &url, now)?;
+                        orders::get(c, &id, None)
+                    })
+                    .await?;
+                tracing::info!(order.id = %order.id, total_cents = order.total_cents, "checkout opened");
+                Ok(Response::new(order_to_pb(order)))
+            }
+            Err(e) => {
+                // No payment page: give the stock back at once.
+                let (id, now) = (order.id.clone(), now_utc());
+                self.db
+                    .run(move |c| orders::release(c, &id, "canceled", "system:shop", now))
+                    .await?;
+                Err(stripe_status(e))
+            }
+        }
+    }
+
+    async fn get_order(
+        &self,
+        req: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        let actor = auth::actor(&req).ok();
+        let r = req.into_inner();
+        let order = if !r.status_token.is_empty() {
+            self.db
+                .run(move |c| orders::by_status_token(c, &r.status_token))
+                .await?
+        } else {
+            let owner = match &actor {
+                Some(Actor::Client(id)) => Some(id.clone()),
+                Some(Actor::Staff { .. } | Actor::System(_)) => None,
+                None => return Err(Status::unauthenticated("this call needs a caller identity")),
+            };
+            self.db
+                .run(move |c| orders::get(c, &r.id, owner.as_deref()))
+                .await?
+        };
+        Ok(Response::new(order_to_pb(order)))
+    }
+
+    async fn order_paid(
+        &self,
+        req: Request<pb::OrderPaymentRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        system_only(&auth::actor(&req)?)?;
+        let id = req.into_inner().order_id;
+        let now = now_utc();
+        let order = self
+            .db
+            .run(move |c| orders::mark_paid(c, &id, "system:billing", now))
+            .await?;
+        tracing::info!(order.id = %order.id, "order paid");
+        Ok(Response::new(order_to_pb(order)))
+    }
+
+    async fn order_expired(
+        &self,
+        req: Request<pb::OrderPaymentRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        system_only(&auth::actor(&req)?)?;
+        let id = req.into_inner().order_id;
+        let now = now_utc();
+        let order = self
+            .db
+            .run(move |c| orders::release(c, &id, "expired", "system:billing", now))
+            .await?;
+        Ok(Response::new(order_to_pb(order)))
+    }
+
+    async fn adjust_stock(
+        &self,
+        req: Request<pb::AdjustStockRequest>,
+    ) -> Result<Response<pb::AdjustStockResponse>, Status> {
+        let actor = auth::actor(&req)?;
+        if !actor.is_staff() {
+            return Err(Status::permission_denied(
+                "only shop staff may change stock",
+            ));
+        }
+        let r = req.into_inner();
+        let (who, now) = (actor.encode(), now_utc());
+        let available = self
+            .db
+            .run(move |c| inventory::adjust(c, &r.product_id, r.delta, &r.reason, &who, now))
+            .await?;
+        Ok(Response::new(pb::AdjustStockResponse { available }))
+    }
+
+    async fn quote_battery_pack(
+        &self,
+        req: Request<pb::QuoteBatteryPackRequest>,
+    ) -> Result<Response<pb::BatteryPackQuote>, Status> {
+        let r = req.into_inner();
+        let target = match (r.range_miles, r.energy_wh) {
+            (0, 0) => {
+                return Err(Status::invalid_argument(
+                    "Tell us the range in miles or the energy in Wh you want.",
+                ));
+            }
+            (m, 0) => Target::RangeMiles(m),
+            (0, wh) => Target::EnergyWh(wh),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "Give either a range in miles or an energy in Wh, not both.",
+                ));
+            }
+        };
+        let bad = |e: quote::QuoteError| Status::invalid_argument(e.to_string());
+        let req = QuoteRequest {
+            target,
+            voltage_class: r.voltage_class,
+            cell: r.cell.parse::<CellType>().map_err(bad)?,
+            bms: r.bms.parse::<BmsOption>().map_err(bad)?,
+            wh_per_mile: (r.wh_per_mile != 0).then_some(r.wh_per_mile),
+        };
+        let q = quote::quote(&req, &PricingTable::shop_default()).map_err(bad)?;
+        Ok(Response::new(pb::BatteryPackQuote {
+            configuration: q.configuration(),
+            series: q.series,
+            parallel: q.parallel,
+            cell_count: q.cell_count,
+            nominal_volts: format!("{:.1}", q.nominal_volts()),
+            full_volts: format!("{:.1}", q.full_volts()),
+            capacity_ah: format!("{:.1}", q.capacity_ah()),
+            energy_wh: format!("{:.0}", q.energy_wh()),
+            range_miles: q.range_miles,
+            lines: q
+                .lines
+                .iter()
+                .map(|l| pb::QuoteLine {
+                    description: l.description.clone(),
+                    amount: usd(l.amount_cents),
+                })
+                .collect(),
+            subtotal: usd(q.subtotal_cents),
+            deposit: usd(q.deposit_cents),
+            balance: usd(q.balance_cents),
+            warranty: q.warranty.to_owned(),
+            safety_notes: q.safety_notes.clone(),
+        }))
+    }
 }
 
 fn to_pb(p: Product) -> pb::Product {
+    let stock = p.available();
     pb::Product {
         id: p.id,
         slug: p.slug,
@@ -76,7 +416,14 @@ fn to_pb(p: Product) -> pb::Product {
             amount_cents: p.price_cents,
             currency: p.currency,
         }),
-        stock: p.stock,
+        stock,
         featured: p.featured,
+        image_url: p.image_url,
+        fits_all: p.fits_all,
+        fitment: p
+            .fitment
+            .into_iter()
+            .map(|(make_id, model_id)| pb::Fitment { make_id, model_id })
+            .collect(),
     }
 }

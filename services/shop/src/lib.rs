@@ -1,9 +1,12 @@
 //! shop: products, prices, fitment, inventory, carts and orders.
 //!
-//! Layout: `products` (domain types, queries, demo catalog), `grpc` (the `ShopService` RPCs and proto mapping),
-//! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+//! Layout — domain: `products` (catalog, fitment, demo data), `inventory` (stock counters and the
+//! ledger), `orders` (server-side carts, orders, reservations), `quote` (custom battery packs);
+//! `grpc` (the `ShopService` RPCs, Stripe checkout, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod grpc;
+pub mod inventory;
+pub mod orders;
 pub mod products;
 pub mod quote;
 pub mod schema;
@@ -15,6 +18,8 @@ use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
+use omneuro_platform::secrets::SecretStore;
+use omneuro_platform::stripe::Stripe;
 use omneuro_proto::shop::v1::shop_service_server::{SERVICE_NAME, ShopServiceServer};
 
 pub const NAME: &str = "shop";
@@ -35,7 +40,9 @@ pub fn migrations() -> Migrations {
 /// Binds shop's ports and wires its gRPC service; run it with [`App::run_until_stopped`].
 pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
-    let service = grpc::Shop::new(db.clone());
+    let secrets = SecretStore::from_config(&cfg.secrets).await;
+    let stripe = Arc::new(Stripe::from_config(&cfg.stripe, &secrets).await);
+    let service = grpc::Shop::new(db.clone(), stripe);
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(ShopServiceServer::new(service)),

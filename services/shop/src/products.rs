@@ -4,10 +4,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use omneuro_platform::db::{DbConnection, DbError, now_utc};
 
-use crate::schema::products;
+use crate::schema::{inventory_ledger, product_fitment, products};
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = products)]
+/// A product as shoppers and staff see it. Stock is what can still be sold: on hand minus what
+/// open checkouts have reserved (see [`crate::inventory`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Product {
     pub id: String,
     pub slug: String,
@@ -16,8 +17,99 @@ pub struct Product {
     pub category: String,
     pub price_cents: i64,
     pub currency: String,
-    pub stock: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
     pub featured: bool,
+    pub active: bool,
+    pub image_url: String,
+    /// Fits every vehicle (chargers' connectors aside, tools, consumables).
+    pub fits_all: bool,
+    /// (make id, model id or "" for every model of the make)
+    pub fitment: Vec<(String, String)>,
+}
+
+impl Product {
+    pub fn available(&self) -> i64 {
+        (self.on_hand - self.reserved).max(0)
+    }
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    bool,
+    bool,
+    String,
+    bool,
+);
+
+macro_rules! product_columns {
+    () => {
+        (
+            products::id,
+            products::slug,
+            products::name,
+            products::description,
+            products::category,
+            products::price_cents,
+            products::currency,
+            products::on_hand,
+            products::reserved,
+            products::featured,
+            products::active,
+            products::image_url,
+            products::fits_all,
+        )
+    };
+}
+
+fn from_row(r: Row) -> Product {
+    Product {
+        id: r.0,
+        slug: r.1,
+        name: r.2,
+        description: r.3,
+        category: r.4,
+        price_cents: r.5,
+        currency: r.6,
+        on_hand: r.7,
+        reserved: r.8,
+        featured: r.9,
+        active: r.10,
+        image_url: r.11,
+        fits_all: r.12,
+        fitment: Vec::new(),
+    }
+}
+
+fn with_fitment(conn: &mut DbConnection, mut list: Vec<Product>) -> Result<Vec<Product>, DbError> {
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let ids: Vec<String> = list.iter().map(|p| p.id.clone()).collect();
+    let rows: Vec<(String, String, String)> = product_fitment::table
+        .filter(product_fitment::product_id.eq_any(&ids))
+        .select((
+            product_fitment::product_id,
+            product_fitment::make_id,
+            product_fitment::model_id,
+        ))
+        .load(conn)?;
+    for p in &mut list {
+        p.fitment = rows
+            .iter()
+            .filter(|(pid, _, _)| *pid == p.id)
+            .map(|(_, make, model)| (make.clone(), model.clone()))
+            .collect();
+    }
+    Ok(list)
 }
 
 /// Which products to list; built only through [`ProductQuery::new`], which checks its bounds.
@@ -25,6 +117,8 @@ pub struct Product {
 pub struct ProductQuery {
     pub featured_only: bool,
     pub category: Option<String>,
+    /// Only products that fit one of these (make id, model id) vehicles (or fit everything).
+    pub fits: Vec<(String, String)>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -59,6 +153,7 @@ impl ProductQuery {
         });
         Ok(Self {
             featured_only,
+            fits: Vec::new(),
             category: (!category.is_empty()).then(|| category.to_owned()),
             limit,
             offset,
@@ -73,7 +168,7 @@ pub fn list(
 ) -> Result<(Vec<Product>, Option<String>), DbError> {
     let mut query = products::table
         .filter(products::active.eq(true))
-        .select(Product::as_select())
+        .select(product_columns!())
         .into_boxed();
     if q.featured_only {
         query = query.filter(products::featured.eq(true));
@@ -81,23 +176,45 @@ pub fn list(
     if let Some(c) = &q.category {
         query = query.filter(products::category.eq(c.clone()));
     }
+    if !q.fits.is_empty() {
+        // Universal parts, or a fitment row for one of the vehicles' make (any model) or model.
+        let mut fitting: Vec<String> = Vec::new();
+        for (make, model) in &q.fits {
+            let ids: Vec<String> = product_fitment::table
+                .filter(product_fitment::make_id.eq(make))
+                .filter(
+                    product_fitment::model_id
+                        .eq("")
+                        .or(product_fitment::model_id.eq(model)),
+                )
+                .select(product_fitment::product_id)
+                .load(conn)?;
+            fitting.extend(ids);
+        }
+        query = query.filter(products::fits_all.eq(true).or(products::id.eq_any(fitting)));
+    }
     let mut rows: Vec<Product> = query
         .order_by((products::sort_order, products::name))
         .limit(q.limit + 1)
         .offset(q.offset)
-        .load(conn)?;
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(from_row)
+        .collect();
     let next = (rows.len() as i64 > q.limit).then(|| (q.offset + q.limit).to_string());
     rows.truncate(usize::try_from(q.limit).unwrap_or(0));
-    Ok((rows, next))
+    Ok((with_fitment(conn, rows)?, next))
 }
 
+/// An active product.
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Product>, DbError> {
-    Ok(products::table
+    let row = products::table
         .filter(products::id.eq(id))
         .filter(products::active.eq(true))
-        .select(Product::as_select())
-        .first(conn)
-        .optional()?)
+        .select(product_columns!())
+        .first::<Row>(conn)
+        .optional()?;
+    Ok(with_fitment(conn, row.into_iter().map(from_row).collect())?.pop())
 }
 
 #[derive(Insertable)]
@@ -109,9 +226,10 @@ struct NewProduct<'a> {
     description: &'a str,
     category: &'a str,
     price_cents: i64,
-    stock: i64,
+    on_hand: i64,
     featured: bool,
     active: bool,
+    fits_all: bool,
     sort_order: i32,
     created_at: NaiveDateTime,
 }
@@ -221,6 +339,25 @@ const DEMO: &[Demo] = &[
     ),
 ];
 
+/// Which demo products fit which makes (garage's catalog ids; "" = every model of the make).
+/// Products not listed here fit every vehicle.
+const FITMENT: &[(&str, &str, &str)] = &[
+    ("prd_demo_phone_mount", "mk_begode", ""),
+    ("prd_demo_phone_mount", "mk_inmotion", ""),
+    ("prd_demo_phone_mount", "mk_kingsong", ""),
+    ("prd_demo_phone_mount", "mk_leaperkim", ""),
+    ("prd_demo_battery_bracket", "mk_rad_power", ""),
+    ("prd_demo_battery_bracket", "mk_trek", ""),
+    ("prd_demo_battery_bracket", "mk_specialized", ""),
+    ("prd_demo_tire_16x3", "mk_kingsong", ""),
+    ("prd_demo_tire_16x3", "mk_inmotion", ""),
+    ("prd_demo_tube_10", "mk_segway_ninebot", ""),
+    ("prd_demo_tube_10", "mk_kaabo", ""),
+    ("prd_demo_charger_84v", "mk_begode", ""),
+    ("prd_demo_charger_84v", "mk_kingsong", ""),
+    ("prd_demo_charger_84v", "mk_dualtron", ""),
+];
+
 /// Inserts the demo catalog into an empty shop; re-running inserts nothing twice.
 pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
     let now = now_utc();
@@ -236,9 +373,10 @@ pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
                     description,
                     category,
                     price_cents,
-                    stock,
+                    on_hand: stock,
                     featured,
                     active: true,
+                    fits_all: !FITMENT.iter().any(|(p, _, _)| *p == id),
                     sort_order: i32::try_from(i).unwrap_or(0) + 1,
                     created_at: now,
                 }
@@ -252,6 +390,34 @@ pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
                 products::table
             )
             .values(row)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+            if row.on_hand != 0 {
+                omneuro_platform::per_backend!(&mut *conn, |c| diesel::insert_into(
+                    inventory_ledger::table
+                )
+                .values((
+                    inventory_ledger::id.eq(format!("led_open_{}", row.id)),
+                    inventory_ledger::product_id.eq(row.id),
+                    inventory_ledger::on_hand_delta.eq(row.on_hand),
+                    inventory_ledger::reserved_delta.eq(0i64),
+                    inventory_ledger::reason.eq("opening"),
+                    inventory_ledger::actor.eq("system:demo"),
+                    inventory_ledger::created_at.eq(row.created_at),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c))?;
+            }
+        }
+        for (product, make, model) in FITMENT {
+            omneuro_platform::per_backend!(&mut *conn, |c| diesel::insert_into(
+                product_fitment::table
+            )
+            .values((
+                product_fitment::product_id.eq(*product),
+                product_fitment::make_id.eq(*make),
+                product_fitment::model_id.eq(*model),
+            ))
             .on_conflict_do_nothing()
             .execute(c))?;
         }

@@ -9,10 +9,100 @@ diesel::table! {
         category -> Text,
         price_cents -> BigInt,
         currency -> Text,
-        stock -> BigInt,
         featured -> Bool,
         active -> Bool,
         sort_order -> Integer,
         created_at -> Timestamp,
+        on_hand -> BigInt,
+        reserved -> BigInt,
+        image_url -> Text,
+        fits_all -> Bool,
+        stripe_product_id -> Nullable<Text>,
+        stripe_price_id -> Nullable<Text>,
+        stripe_price_cents -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    inventory_ledger (id) {
+        id -> Text,
+        product_id -> Text,
+        on_hand_delta -> BigInt,
+        reserved_delta -> BigInt,
+        reason -> Text,
+        ref_id -> Text,
+        note -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    product_fitment (product_id, make_id, model_id) {
+        product_id -> Text,
+        make_id -> Text,
+        model_id -> Text,
+    }
+}
+
+diesel::table! {
+    carts (id) {
+        id -> Text,
+        token_hash -> Text,
+        client_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cart_items (cart_id, product_id) {
+        cart_id -> Text,
+        product_id -> Text,
+        quantity -> Integer,
+        seen_price_cents -> BigInt,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        client_id -> Nullable<Text>,
+        email -> Text,
+        status -> Text,
+        total_cents -> BigInt,
+        currency -> Text,
+        checkout_session_id -> Nullable<Text>,
+        checkout_url -> Text,
+        status_token -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_items (order_id, product_id) {
+        order_id -> Text,
+        product_id -> Text,
+        name -> Text,
+        quantity -> Integer,
+        unit_cents -> BigInt,
+        amount_cents -> BigInt,
+    }
+}
+
+diesel::joinable!(inventory_ledger -> products (product_id));
+diesel::joinable!(product_fitment -> products (product_id));
+diesel::joinable!(cart_items -> carts (cart_id));
+diesel::joinable!(cart_items -> products (product_id));
+diesel::joinable!(order_items -> orders (order_id));
+diesel::joinable!(order_items -> products (product_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    products,
+    inventory_ledger,
+    product_fitment,
+    carts,
+    cart_items,
+    orders,
+    order_items
+);

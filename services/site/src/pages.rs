@@ -107,6 +107,7 @@ impl SiteState {
                         }),
                         featured_only: true,
                         category: String::new(),
+                        fits: Vec::new(),
                     }),
                 )
                 .await?;
@@ -270,6 +271,7 @@ async fn shop_page(
             }),
             featured_only: false,
             category: category.clone(),
+            fits: Vec::new(),
         }),
     )
     .await;

@@ -1,0 +1,15 @@
+DROP TABLE order_items;
+DROP TABLE orders;
+DROP TABLE cart_items;
+DROP TABLE carts;
+DROP TABLE product_fitment;
+DROP TABLE inventory_ledger;
+ALTER TABLE products ADD COLUMN stock BIGINT NOT NULL DEFAULT 0;
+UPDATE products SET stock = on_hand;
+ALTER TABLE products DROP COLUMN stripe_price_cents;
+ALTER TABLE products DROP COLUMN stripe_price_id;
+ALTER TABLE products DROP COLUMN stripe_product_id;
+ALTER TABLE products DROP COLUMN fits_all;
+ALTER TABLE products DROP COLUMN image_url;
+ALTER TABLE products DROP COLUMN reserved;
+ALTER TABLE products DROP COLUMN on_hand;
