@@ -72,6 +72,8 @@ async fn fleet_with_secret(
         ("OMNEURO__DATABASE__URL", dbs[3].url.clone()),
         ("OMNEURO__DATABASE__HEALTH_INTERVAL_MS", "100".to_owned()),
         ("OMNEURO__UPSTREAMS__JOBS", jobs.grpc_url()),
+        ("OMNEURO__UPSTREAMS__GARAGE", garage.grpc_url()),
+        ("OMNEURO__MAIL__SMTP_URL", sink.url()),
         (
             "OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET",
             webhook_secret.to_owned(),
@@ -767,10 +769,79 @@ async fn a_client_pays_an_invoice_on_the_hosted_checkout_page() {
             "{state}"
         );
 
+        // The job waits for payment; paying moves it to ready and mails an HTML receipt.
+        let mut j = jobs::jobs_service_client::JobsServiceClient::new(f.jobs.channel());
+        for to in ["diagnosing", "in_progress", "awaiting_payment"] {
+            j.move_job(auth::request(
+                &staff(),
+                jobs::MoveJobRequest {
+                    id: inv.source_id.clone(),
+                    to_status: to.into(),
+                    note: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        }
+        let receipts = || {
+            sink.messages()
+                .into_iter()
+                .filter(|m| {
+                    m["subject"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with(&format!("Receipt for invoice {}", inv.number))
+                })
+                .collect::<Vec<_>>()
+        };
+        let receipts_before = receipts().len();
         let location = stripe.pay(&first.checkout_session_id).await;
         assert!(location.contains(&first.checkout_session_id), "{location}");
         let paid = wait_status(&mut b, &inv.id, "paid").await;
         assert_eq!(paid.paid, paid.total);
+        assert!(
+            eventually(Duration::from_secs(15), || async {
+                let job = j
+                    .clone()
+                    .get_job(auth::request(
+                        &staff(),
+                        jobs::GetJobRequest {
+                            id: inv.source_id.clone(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                job.status == "ready"
+                    && job
+                        .history
+                        .iter()
+                        .any(|e| e.actor == "system:billing" && e.note.contains(&inv.number))
+            })
+            .await,
+            "the paid job did not move to ready"
+        );
+
+        // (The sink keeps mail from the other backend's run too: count from here.)
+        assert!(
+            eventually(Duration::from_secs(15), || async {
+                receipts().len() == receipts_before + 1
+            })
+            .await
+        );
+        // The same event again (Stripe retries): no second receipt, nothing moves twice.
+        let delivered = stripe.state().await["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["type"] == "checkout.session.completed")
+            .unwrap()["event"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        stripe.resend(&delivered).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(receipts().len(), receipts_before + 1);
         // Another client cannot pay (or see) it.
         let other = b
             .pay_invoice(auth::request(

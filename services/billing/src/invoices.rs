@@ -573,3 +573,85 @@ mod tests {
         assert_eq!(derived_status("draft", 1000, 1000, 0), "draft");
     }
 }
+
+/// Whether the paid receipt still has to be emailed.
+pub fn receipt_due(conn: &mut DbConnection, id: &str) -> Result<bool, DomainError> {
+    Ok(invoices::table
+        .find(id)
+        .select(invoices::receipt_sent_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .is_some_and(|sent| sent.is_none()))
+}
+
+pub fn mark_receipt_sent(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<(), DomainError> {
+    diesel::update(invoices::table.find(id))
+        .set(invoices::receipt_sent_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The receipt: plain text and HTML (every value escaped).
+pub fn receipt(inv: &Invoice, name: &str) -> (String, String, String) {
+    let money = |c: i64| format!("${}.{:02}", c / 100, c % 100);
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let hello = if name.is_empty() {
+        "Hi,".to_owned()
+    } else {
+        format!("Hi {name},")
+    };
+    let subject = format!(
+        "Receipt for invoice {}: {} paid",
+        inv.number,
+        money(inv.paid_cents)
+    );
+    let mut text = format!(
+        "{hello}\n\nThanks for your payment. Invoice {}:\n\n",
+        inv.number
+    );
+    let mut rows = String::new();
+    for l in &inv.lines {
+        text.push_str(&format!(
+            "  {} × {}  {}\n",
+            l.quantity,
+            l.description,
+            money(l.amount_cents)
+        ));
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td style=\"text-align:right\">{}</td><td style=\"text-align:right\">{}</td></tr>",
+            esc(&l.description),
+            l.quantity,
+            money(l.amount_cents)
+        ));
+    }
+    text.push_str(&format!(
+        "\nSubtotal {}\nMaryland sales tax {}\nTotal {}\nPaid {}\n\nJuice Junkiez · 409 S Addison St, Baltimore, MD 21223\n",
+        money(inv.subtotal_cents),
+        money(inv.tax_cents),
+        money(inv.total_cents),
+        money(inv.paid_cents)
+    ));
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif\"><p>{}</p><p>Thanks for your payment. Invoice <strong>{}</strong>:</p>\
+         <table style=\"border-collapse:collapse;min-width:20rem\"><tr><th style=\"text-align:left\">Item</th><th>Qty</th><th>Amount</th></tr>{rows}\
+         <tr><td>Subtotal</td><td></td><td style=\"text-align:right\">{}</td></tr>\
+         <tr><td>Maryland sales tax</td><td></td><td style=\"text-align:right\">{}</td></tr>\
+         <tr><td><strong>Total paid</strong></td><td></td><td style=\"text-align:right\"><strong>{}</strong></td></tr></table>\
+         <p style=\"color:#555\">Juice Junkiez · 409 S Addison St, Baltimore, MD 21223</p></body></html>",
+        esc(&hello),
+        esc(&inv.number),
+        money(inv.subtotal_cents),
+        money(inv.tax_cents),
+        money(inv.paid_cents)
+    );
+    (subject, text, html)
+}

@@ -18,9 +18,11 @@ use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
+use omneuro_platform::mail::Mailer;
 use omneuro_platform::secrets::{SecretStore, names};
 use omneuro_platform::stripe::Stripe;
 use omneuro_proto::billing::v1::billing_service_server::{BillingServiceServer, SERVICE_NAME};
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
@@ -62,11 +64,20 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Duration::from_millis(up.connect_timeout_ms),
         Duration::from_millis(up.request_timeout_ms),
     )?);
-    let service = grpc::Billing::new(db.clone(), stripe, jobs);
+    let garage = GarageServiceClient::new(omneuro_platform::grpc::channel(
+        &up.garage,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
+    let mailer = Arc::new(Mailer::from_config(&cfg.mail, cfg.environment, &secrets).await?);
+    let service = grpc::Billing::new(db.clone(), stripe, jobs.clone());
     let hooks = actix_web::web::Data::new(webhooks::WebhookState {
         db: db.clone(),
         secret: webhook_secret,
         shop,
+        jobs,
+        garage,
+        mailer,
     });
     let spec = DomainSpec {
         name: NAME,

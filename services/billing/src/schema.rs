@@ -33,6 +33,7 @@ diesel::table! {
         checkout_session_id -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        receipt_sent_at -> Nullable<Timestamp>,
     }
 }
 

@@ -17,9 +17,14 @@ use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::db::{Database, DbConnection, now_utc, write_transaction};
 use omneuro_platform::error::DomainError;
 use omneuro_platform::grpc::{self, TracedChannel};
+use omneuro_platform::mail::{Mail, Mailer};
 use omneuro_platform::per_backend;
 use omneuro_platform::secrets::Secret;
 use omneuro_platform::stripe::{WEBHOOK_TOLERANCE_SECS, verify_webhook};
+use omneuro_proto::garage::v1 as garage;
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
+use omneuro_proto::jobs::v1 as jobs;
+use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::shop::v1 as shop;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
@@ -32,6 +37,107 @@ pub struct WebhookState {
     pub secret: Option<Secret>,
     /// Shop orders are paid through the same webhook; shop is told before the event is recorded.
     pub shop: ShopServiceClient<TracedChannel>,
+    /// A paid job invoice makes the job ready to collect.
+    pub jobs: JobsServiceClient<TracedChannel>,
+    /// The client's address for the receipt.
+    pub garage: GarageServiceClient<TracedChannel>,
+    pub mailer: Arc<Mailer>,
+}
+
+/// What follows a payment, derived from the invoice's state (not from whether this delivery was
+/// new), so a failure answers 503 and Stripe's next delivery — new or duplicate — finishes it:
+/// the job moves to ready (idempotent in jobs) and the receipt is mailed once.
+async fn follow_up(state: &WebhookState, obj: &serde_json::Value) -> Result<(), String> {
+    let pi = obj["payment_intent"]
+        .as_str()
+        .or_else(|| obj["id"].as_str().filter(|id| id.starts_with("pi_")))
+        .map(str::to_owned);
+    let meta = obj["metadata"]["invoice_id"].as_str().map(str::to_owned);
+    let found = state
+        .db
+        .run(move |c| {
+            let id = match meta {
+                Some(id) => Some(id),
+                None => match pi {
+                    Some(pi) => invoices::by_payment_intent(c, &pi)?,
+                    None => None,
+                },
+            };
+            let Some(id) = id else {
+                return Ok::<_, DomainError>(None);
+            };
+            match invoices::get(c, &id, None) {
+                Ok(inv) => {
+                    let due = invoices::receipt_due(c, &inv.id)?;
+                    Ok(Some((inv, due)))
+                }
+                Err(DomainError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some((inv, receipt_due)) = found else {
+        return Ok(());
+    };
+    if !matches!(
+        inv.status.as_str(),
+        "paid" | "partially_refunded" | "refunded"
+    ) {
+        return Ok(());
+    }
+    let actor = Actor::System("billing".into());
+    if inv.source == "job" {
+        let mut j = state.jobs.clone();
+        grpc::call(
+            "JobsService/MarkPaid",
+            j.mark_paid(auth::request(
+                &actor,
+                jobs::MarkPaidRequest {
+                    job_id: inv.source_id.clone(),
+                    invoice_number: inv.number.clone(),
+                },
+            )),
+        )
+        .await
+        .map_err(|s| format!("jobs: {}", s.message()))?;
+    }
+    if receipt_due {
+        let mut g = state.garage.clone();
+        let client = grpc::call(
+            "GarageService/GetClient",
+            g.get_client(auth::request(
+                &actor,
+                garage::GetClientRequest {
+                    client_id: inv.client_id.clone(),
+                },
+            )),
+        )
+        .await
+        .map_err(|s| format!("garage: {}", s.message()))?
+        .into_inner();
+        let (subject, text, html) = invoices::receipt(&inv, &client.name);
+        state
+            .mailer
+            .send(Mail {
+                to: client.email,
+                subject,
+                text,
+                html: Some(html),
+                attachments: Vec::new(),
+                message_id: Some(format!("<receipt-{}@omneuro.juicejunkiez.com>", inv.id)),
+            })
+            .await
+            .map_err(|e| format!("receipt: {e}"))?;
+        let (id, now) = (inv.id.clone(), now_utc());
+        state
+            .db
+            .run(move |c| invoices::mark_receipt_sent(c, &id, now))
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(invoice = %inv.number, "receipt mailed");
+    }
+    Ok(())
 }
 
 /// Tells shop about its order's checkout (idempotent there). Done before the event is recorded:
@@ -128,6 +234,7 @@ async fn stripe(
     }
     let received = now_utc();
     let span_id = id.clone();
+    let object = event["data"]["object"].clone();
     let res = state
         .db
         .run(move |c| handle(c, &id, &kind, &event, received))
@@ -135,6 +242,14 @@ async fn stripe(
     match res {
         Ok(outcome) => {
             tracing::info!(stripe.event = %span_id, outcome = %outcome, "stripe event handled");
+            if let Err(e) = follow_up(&state, &object).await {
+                tracing::warn!(stripe.event = %span_id, error = %e, "payment follow-up not done; Stripe will retry");
+                return HttpResponse::ServiceUnavailable()
+                    .insert_header(("Retry-After", "60"))
+                    .json(
+                        serde_json::json!({ "error": "recorded; follow-up pending, retry later" }),
+                    );
+            }
             HttpResponse::Ok().json(serde_json::json!({ "received": true, "outcome": outcome }))
         }
         // Stripe retries non-2xx answers: a database outage or an early refund loses nothing.

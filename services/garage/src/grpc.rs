@@ -40,6 +40,7 @@ impl Garage {
                 to: email.to_owned(),
                 subject: "Your Juice Junkiez sign-in link".into(),
                 text,
+                html: None,
                 attachments: Vec::new(),
                 message_id: None,
             })

@@ -777,6 +777,30 @@ impl pb::jobs_service_server::JobsService for Jobs {
         Ok(Response::new(self.estimate_to_pb(est)))
     }
 
+    async fn mark_paid(
+        &self,
+        req: Request<pb::MarkPaidRequest>,
+    ) -> Result<Response<pb::WorkOrder>, Status> {
+        match auth::actor(&req)? {
+            Actor::System(name) if name == "billing" => {}
+            _ => return Err(Status::permission_denied("only billing reports payments")),
+        }
+        let r = req.into_inner();
+        let now = now_utc();
+        let job = self
+            .db
+            .run(move |c| {
+                let job = workorders::get(c, &r.job_id, None)?;
+                if job.status != JobStatus::AwaitingPayment {
+                    return Ok(job);
+                }
+                let note = format!("Paid online (invoice {})", r.invoice_number);
+                workorders::move_status(c, &job.id, JobStatus::Ready, "system:billing", &note, now)
+            })
+            .await?;
+        Ok(Response::new(self.to_pb(job)))
+    }
+
     async fn get_status_page(
         &self,
         req: Request<pb::GetStatusPageRequest>,

@@ -172,6 +172,7 @@ impl Notifier {
                         to: client.email.clone(),
                         subject: msg.subject,
                         text: msg.email_text,
+                        html: None,
                         attachments: msg
                             .ics
                             .map(|ics| Attachment {

@@ -63,6 +63,8 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// An HTML version shown by mail apps that can (receipts); the text stays for the rest.
+    pub html: Option<String>,
     pub attachments: Vec<Attachment>,
     /// A stable Message-ID (e.g. from an outbox row), so a resend after a crash is recognisable.
     pub message_id: Option<String>,
@@ -155,11 +157,16 @@ impl Mailer {
         if let Some(id) = &mail.message_id {
             builder = builder.message_id(Some(id.clone()));
         }
-        let text = SinglePart::plain(mail.text.clone());
-        let message = if mail.attachments.is_empty() {
-            builder.singlepart(text)
+        let body = match &mail.html {
+            Some(html) => MultiPart::alternative_plain_html(mail.text.clone(), html.clone()),
+            None => MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone())),
+        };
+        let message = if mail.attachments.is_empty() && mail.html.is_none() {
+            builder.singlepart(SinglePart::plain(mail.text.clone()))
+        } else if mail.attachments.is_empty() {
+            builder.multipart(body)
         } else {
-            let mut parts = MultiPart::mixed().singlepart(text);
+            let mut parts = MultiPart::mixed().multipart(body);
             for a in &mail.attachments {
                 let ct = ContentType::parse(&a.content_type)
                     .map_err(|e| MailError::Build(format!("{}: {e}", a.content_type)))?;
@@ -289,6 +296,7 @@ mod tests {
             to: "rider@example.com".into(),
             subject: "Your sign-in link".into(),
             text: "https://example/link".into(),
+            html: None,
             attachments: vec![],
             message_id: None,
         })
@@ -301,6 +309,7 @@ mod tests {
                 to: "not an address".into(),
                 subject: "x".into(),
                 text: "x".into(),
+                html: None,
                 attachments: vec![],
                 message_id: None,
             })
