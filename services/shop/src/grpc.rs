@@ -11,20 +11,85 @@ use omneuro_proto::common::v1::{Money, PageResponse, Timestamp};
 use omneuro_proto::shop::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::catalog::{self, CatalogEntry, ChangesInput, NewProduct, NewProductInput, SyncState};
 use crate::inventory;
 use crate::orders::{self, Cart, Order};
 use crate::products::{self, Product, ProductQuery};
 use crate::quote::{self, BmsOption, CellType, PricingTable, QuoteRequest, Target};
+use crate::stripe_sync::{CatalogSync, Outcome, SyncError};
 
 pub struct Shop {
     db: Arc<Database>,
     stripe: Arc<Stripe>,
+    sync: Arc<CatalogSync>,
 }
 
 impl Shop {
     pub fn new(db: Arc<Database>, stripe: Arc<Stripe>) -> Self {
-        Self { db, stripe }
+        let sync = Arc::new(CatalogSync::new(db.clone(), stripe.clone()));
+        Self { db, stripe, sync }
     }
+
+    /// The Stripe catalog sync the RPCs use (share it with the worker: syncs take turns).
+    pub fn catalog_sync(&self) -> Arc<CatalogSync> {
+        self.sync.clone()
+    }
+
+    /// After a staff edit: syncs the product to Stripe when Stripe is on (waiting at most
+    /// [`EDIT_SYNC_WAIT`]); a failure is recorded on the product, never fails the edit, and the
+    /// note says what happened.
+    async fn synced_after_edit(&self, entry: CatalogEntry) -> Result<pb::CatalogProduct, Status> {
+        if !self.sync.is_on() {
+            let note = format!(
+                "Saved. Stripe is off ({}), so Stripe was not updated; a catalog sync brings it \
+                 in step once Stripe is on.",
+                self.sync.off_reason()
+            );
+            return Ok(catalog_to_pb(entry, note));
+        }
+        let (sync, id) = (self.sync.clone(), entry.product.id.clone());
+        let task = tokio::spawn(async move { sync.sync_product(&id).await });
+        let note = match tokio::time::timeout(EDIT_SYNC_WAIT, task).await {
+            Ok(Ok(Ok(Outcome::Unchanged))) => "Saved. Stripe already had this.".to_owned(),
+            Ok(Ok(Ok(_))) => "Saved and synced to Stripe.".to_owned(),
+            Ok(Ok(Err(e))) => format!(
+                "Saved, but Stripe could not be updated ({}); the next catalog sync will retry.",
+                e.message()
+            ),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Stripe sync task ended abnormally");
+                "Saved, but the Stripe sync stopped; the next catalog sync will retry.".to_owned()
+            }
+            Err(_) => "Saved. Stripe is slow to answer: the sync carries on in the background, \
+                       and the next catalog sync retries it if it fails."
+                .to_owned(),
+        };
+        let id = entry.product.id.clone();
+        let entry = self
+            .db
+            .run(move |c| catalog::get(c, &id))
+            .await?
+            .unwrap_or(entry);
+        Ok(catalog_to_pb(entry, note))
+    }
+}
+
+/// How long a staff edit waits for its Stripe sync before answering.
+const EDIT_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The caller, who must be shop staff.
+fn staff_only<T>(req: &Request<T>, what: &str) -> Result<Actor, Status> {
+    let actor = auth::actor(req)?;
+    if !actor.is_staff() {
+        return Err(Status::permission_denied(format!(
+            "only shop staff may {what}"
+        )));
+    }
+    Ok(actor)
+}
+
+fn fitment_from_pb(list: Vec<pb::Fitment>) -> Vec<(String, String)> {
+    list.into_iter().map(|f| (f.make_id, f.model_id)).collect()
 }
 
 fn usd(cents: i64) -> Option<Money> {
@@ -402,6 +467,143 @@ impl pb::shop_service_server::ShopService for Shop {
             safety_notes: q.safety_notes.clone(),
         }))
     }
+
+    async fn list_catalog(
+        &self,
+        req: Request<pb::ListCatalogRequest>,
+    ) -> Result<Response<pb::ListCatalogResponse>, Status> {
+        staff_only(&req, "see the whole catalog")?;
+        let page = req.into_inner().page.unwrap_or_default();
+        let q = ProductQuery::new(false, "", page.page_size, &page.page_token)
+            .map_err(Status::invalid_argument)?;
+        let (list, next) = self
+            .db
+            .run(move |c| catalog::list(c, q.limit, q.offset))
+            .await?;
+        Ok(Response::new(pb::ListCatalogResponse {
+            products: list
+                .into_iter()
+                .map(|e| catalog_to_pb(e, String::new()))
+                .collect(),
+            page: Some(PageResponse {
+                next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
+            }),
+        }))
+    }
+
+    async fn create_product(
+        &self,
+        req: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::CreateProductResponse>, Status> {
+        let actor = staff_only(&req, "add products")?;
+        let r = req.into_inner();
+        let Some(price) = r.price else {
+            return Err(Status::invalid_argument("Give the product a price."));
+        };
+        let new = NewProduct::parse(NewProductInput {
+            slug: r.slug,
+            name: r.name,
+            description: r.description,
+            category: r.category,
+            price_cents: price.amount_cents,
+            currency: price.currency,
+            active: r.active,
+            featured: r.featured,
+            sort_order: r.sort_order,
+            image_url: r.image_url,
+            opening_stock: r.opening_stock,
+            fits_all: r.fits_all,
+            fitment: fitment_from_pb(r.fitment),
+        })?;
+        let (who, now) = (actor.encode(), now_utc());
+        let entry = self
+            .db
+            .run(move |c| catalog::create(c, &new, &who, now))
+            .await?;
+        tracing::info!(product.id = %entry.product.id, actor = %actor.encode(), "product created");
+        Ok(Response::new(pb::CreateProductResponse {
+            product: Some(self.synced_after_edit(entry).await?),
+        }))
+    }
+
+    async fn update_product(
+        &self,
+        req: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::UpdateProductResponse>, Status> {
+        let actor = staff_only(&req, "change products")?;
+        let r = req.into_inner();
+        let id = catalog::product_id(&r.id)?;
+        let changes = catalog::ProductChanges::parse(ChangesInput {
+            name: r.name,
+            description: r.description,
+            category: r.category,
+            price: r.price.map(|m| (m.amount_cents, m.currency)),
+            active: r.active,
+            featured: r.featured,
+            sort_order: r.sort_order,
+            image_url: r.image_url,
+        })?;
+        let entry = self
+            .db
+            .run(move |c| catalog::update(c, &id, &changes))
+            .await?;
+        tracing::info!(product.id = %entry.product.id, actor = %actor.encode(), "product updated");
+        Ok(Response::new(pb::UpdateProductResponse {
+            product: Some(self.synced_after_edit(entry).await?),
+        }))
+    }
+
+    async fn set_fitment(
+        &self,
+        req: Request<pb::SetFitmentRequest>,
+    ) -> Result<Response<pb::SetFitmentResponse>, Status> {
+        let actor = staff_only(&req, "change what a product fits")?;
+        let r = req.into_inner();
+        let id = catalog::product_id(&r.product_id)?;
+        let list = catalog::fitment(fitment_from_pb(r.fitment))?;
+        let fits_all = r.fits_all;
+        let entry = self
+            .db
+            .run(move |c| catalog::set_fitment(c, &id, fits_all, &list))
+            .await?;
+        tracing::info!(product.id = %entry.product.id, actor = %actor.encode(), fits_all, "product fitment set");
+        Ok(Response::new(pb::SetFitmentResponse {
+            product: Some(catalog_to_pb(entry, String::new())),
+        }))
+    }
+
+    async fn sync_catalog(
+        &self,
+        req: Request<pb::SyncCatalogRequest>,
+    ) -> Result<Response<pb::SyncCatalogResponse>, Status> {
+        let actor = staff_only(&req, "sync the catalog to Stripe")?;
+        let report = self.sync.sync_all().await.map_err(|e| match e {
+            SyncError::Stripe(StripeError::Off(why)) => {
+                Status::failed_precondition(format!("Stripe is off ({why}); nothing was synced."))
+            }
+            SyncError::Domain(d) => d.into(),
+            other => Status::unavailable(other.message()),
+        })?;
+        tracing::info!(
+            actor = %actor.encode(),
+            created = report.created,
+            updated = report.updated,
+            unchanged = report.unchanged,
+            failed = report.failed.len(),
+            "Stripe catalog synced"
+        );
+        Ok(Response::new(pb::SyncCatalogResponse {
+            created: report.created,
+            updated: report.updated,
+            unchanged: report.unchanged,
+            failed: u32::try_from(report.failed.len()).unwrap_or(u32::MAX),
+            failures: report
+                .failed
+                .into_iter()
+                .map(|(product_id, error)| pb::SyncFailure { product_id, error })
+                .collect(),
+        }))
+    }
 }
 
 fn to_pb(p: Product) -> pb::Product {
@@ -425,5 +627,29 @@ fn to_pb(p: Product) -> pb::Product {
             .into_iter()
             .map(|(make_id, model_id)| pb::Fitment { make_id, model_id })
             .collect(),
+    }
+}
+
+fn catalog_to_pb(e: CatalogEntry, note: String) -> pb::CatalogProduct {
+    let state = match e.sync_state() {
+        SyncState::Synced => pb::StripeSyncState::Synced,
+        SyncState::Pending => pb::StripeSyncState::Pending,
+        SyncState::Failed => pb::StripeSyncState::Failed,
+    };
+    let stripe = pb::StripeSync {
+        state: state as i32,
+        stripe_product_id: e.stripe.product_id.clone().unwrap_or_default(),
+        stripe_price_id: e.stripe.price_id.clone().unwrap_or_default(),
+        error: e.stripe.error.clone(),
+        note,
+        synced_at: e.stripe.synced_at.map(Timestamp::from_utc),
+    };
+    pb::CatalogProduct {
+        active: e.product.active,
+        sort_order: e.sort_order,
+        on_hand: e.product.on_hand,
+        reserved: e.product.reserved,
+        product: Some(to_pb(e.product)),
+        stripe: Some(stripe),
     }
 }

@@ -1,15 +1,18 @@
 //! shop: products, prices, fitment, inventory, carts and orders.
 //!
 //! Layout — domain: `products` (catalog, fitment, demo data), `inventory` (stock counters and the
-//! ledger), `orders` (server-side carts, orders, reservations), `quote` (custom battery packs);
+//! ledger), `orders` (server-side carts, orders, reservations), `quote` (custom battery packs),
+//! `catalog` (staff catalog edits), `stripe_sync` (one Stripe Product and current Price per product);
 //! `grpc` (the `ShopService` RPCs, Stripe checkout, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
+pub mod catalog;
 pub mod grpc;
 pub mod inventory;
 pub mod orders;
 pub mod products;
 pub mod quote;
 pub mod schema;
+pub mod stripe_sync;
 
 use std::sync::Arc;
 
@@ -43,6 +46,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let secrets = SecretStore::from_config(&cfg.secrets).await;
     let stripe = Arc::new(Stripe::from_config(&cfg.stripe, &secrets).await);
     let service = grpc::Shop::new(db.clone(), stripe);
+    let sync = service.catalog_sync();
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(ShopServiceServer::new(service)),
@@ -50,5 +54,12 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         http_routes: None,
         seed_demo: Some(products::seed_demo),
     };
-    App::domain(&cfg, db, spec).await
+    let mut app = App::domain(&cfg, db, spec).await?;
+    // Products whose Stripe sync failed (or that changed while Stripe was off) catch up.
+    if cfg.worker.enabled && sync.is_on() {
+        app.spawn_worker("stripe_catalog_sync", move |stop| sync.run(stop));
+    } else {
+        tracing::info!("Stripe catalog sync worker not started (worker off or Stripe off)");
+    }
+    Ok(app)
 }

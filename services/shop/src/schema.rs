@@ -106,3 +106,36 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     order_items
 );
+
+/// The same `products` table as staff catalog edits and the Stripe sync see it: every column,
+/// including those of migration 3 (`stripe_name`, `stripe_active`, `stripe_sync_error`,
+/// `stripe_synced_at`), which the shopper-facing `products` definition above leaves out.
+pub mod catalog {
+    diesel::table! {
+        #[sql_name = "products"]
+        catalog_products (id) {
+            id -> Text,
+            slug -> Text,
+            name -> Text,
+            description -> Text,
+            category -> Text,
+            price_cents -> BigInt,
+            currency -> Text,
+            featured -> Bool,
+            active -> Bool,
+            sort_order -> Integer,
+            created_at -> Timestamp,
+            on_hand -> BigInt,
+            reserved -> BigInt,
+            image_url -> Text,
+            fits_all -> Bool,
+            stripe_product_id -> Nullable<Text>,
+            stripe_price_id -> Nullable<Text>,
+            stripe_price_cents -> Nullable<BigInt>,
+            stripe_name -> Nullable<Text>,
+            stripe_active -> Nullable<Bool>,
+            stripe_sync_error -> Text,
+            stripe_synced_at -> Nullable<Timestamp>,
+        }
+    }
+}
