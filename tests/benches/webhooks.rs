@@ -51,7 +51,6 @@ async fn main() {
             &[
                 ("OMNEURO__DATABASE__URL", db.url.clone()),
                 ("OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET", SECRET.to_owned()),
-                ("RUST_LOG", "warn".to_owned()),
             ],
             &tmp.0,
         );

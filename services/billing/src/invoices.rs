@@ -550,30 +550,6 @@ pub fn record_refund(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tax_rounds_half_up_and_status_follows_the_money() {
-        assert_eq!(tax(10_000, 600), 600);
-        assert_eq!(tax(1_999, 600), 120); // 119.94 → 120
-        assert_eq!(tax(1_991, 600), 119); // 119.46 → 119
-        assert_eq!(derived_status("open", 1000, 0, 0), "open");
-        assert_eq!(derived_status("open", 1000, 1000, 0), "paid");
-        assert_eq!(
-            derived_status("paid", 1000, 1000, 300),
-            "partially_refunded"
-        );
-        assert_eq!(derived_status("paid", 1000, 1000, 1000), "refunded");
-        // A refund seen before its payment (out of order) settles once the payment arrives.
-        assert_eq!(derived_status("open", 1000, 0, 1000), "open");
-        assert_eq!(derived_status("open", 1000, 1000, 1000), "refunded");
-        assert_eq!(derived_status("void", 1000, 0, 0), "void");
-        assert_eq!(derived_status("draft", 1000, 1000, 0), "draft");
-    }
-}
-
 /// Whether the paid receipt still has to be emailed.
 pub fn receipt_due(conn: &mut DbConnection, id: &str) -> Result<bool, DomainError> {
     Ok(invoices::table
@@ -654,4 +630,28 @@ pub fn receipt(inv: &Invoice, name: &str) -> (String, String, String) {
         money(inv.paid_cents)
     );
     (subject, text, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tax_rounds_half_up_and_status_follows_the_money() {
+        assert_eq!(tax(10_000, 600), 600);
+        assert_eq!(tax(1_999, 600), 120); // 119.94 → 120
+        assert_eq!(tax(1_991, 600), 119); // 119.46 → 119
+        assert_eq!(derived_status("open", 1000, 0, 0), "open");
+        assert_eq!(derived_status("open", 1000, 1000, 0), "paid");
+        assert_eq!(
+            derived_status("paid", 1000, 1000, 300),
+            "partially_refunded"
+        );
+        assert_eq!(derived_status("paid", 1000, 1000, 1000), "refunded");
+        // A refund seen before its payment (out of order) settles once the payment arrives.
+        assert_eq!(derived_status("open", 1000, 0, 1000), "open");
+        assert_eq!(derived_status("open", 1000, 1000, 1000), "refunded");
+        assert_eq!(derived_status("void", 1000, 0, 0), "void");
+        assert_eq!(derived_status("draft", 1000, 1000, 0), "draft");
+    }
 }

@@ -341,6 +341,7 @@ struct MyGaragePage<'a> {
     client: &'a garage::Client,
     vehicles: Option<Vec<VehicleRow>>,
     jobs: Option<Vec<crate::repairs::JobRow>>,
+    invoices: Option<Vec<crate::store::InvoiceRow>>,
     flash: &'a str,
 }
 
@@ -410,7 +411,7 @@ async fn garage_home(state: Data<SiteState>, req: HttpRequest, q: Query<Flash>) 
         );
     };
     let mut g = state.upstreams.garage.clone();
-    let (vehicles, jobs) = tokio::join!(
+    let (vehicles, jobs, invoices) = tokio::join!(
         grpc::call(
             "GarageService/ListVehicles",
             g.list_vehicles(auth::request(
@@ -418,7 +419,8 @@ async fn garage_home(state: Data<SiteState>, req: HttpRequest, q: Query<Flash>) 
                 garage::ListVehiclesRequest::default(),
             )),
         ),
-        crate::repairs::my_jobs(&state, &actor)
+        crate::repairs::my_jobs(&state, &actor),
+        crate::store::my_invoices(&state, &actor)
     );
     let vehicles = vehicles.ok().map(|r| {
         r.into_inner()
@@ -448,6 +450,7 @@ async fn garage_home(state: Data<SiteState>, req: HttpRequest, q: Query<Flash>) 
             client,
             vehicles,
             jobs,
+            invoices,
             flash,
         },
         StatusCode::OK,

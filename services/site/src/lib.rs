@@ -8,6 +8,7 @@ pub mod account;
 pub mod cache;
 pub mod pages;
 pub mod repairs;
+pub mod store;
 pub mod upstream;
 pub mod visitor;
 

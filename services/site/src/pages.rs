@@ -10,11 +10,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use omneuro_platform::config::{Environment, LinksConfig};
 use omneuro_platform::grpc;
-use omneuro_platform::http::{error_page, request_id};
 use omneuro_platform::web;
 use omneuro_proto::common::v1::{Money, PageRequest};
 use omneuro_proto::{garage::v1 as garage, jobs::v1 as jobs, shop::v1 as shop};
-use serde::Deserialize;
 
 use crate::account;
 use crate::cache::Cached;
@@ -125,11 +123,10 @@ impl SiteState {
 }
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig, state: Data<SiteState>) {
-    cfg.app_data(state)
-        .route("/", get().to(home))
-        .route("/shop", get().to(shop_page));
+    cfg.app_data(state).route("/", get().to(home));
     account::routes(cfg);
     crate::repairs::routes(cfg);
+    crate::store::routes(cfg);
 }
 
 /// The shop's fixed facts (address, phone) live here until a settings service owns them.
@@ -238,66 +235,6 @@ async fn home(state: Data<SiteState>, req: HttpRequest) -> HttpResponse {
         products: products.as_deref().map(Vec::as_slice),
     };
     page(&home, StatusCode::OK, &req, &visitor.cookies)
-}
-
-#[derive(Deserialize)]
-pub struct ShopQuery {
-    #[serde(default)]
-    category: String,
-}
-
-#[derive(Template)]
-#[template(path = "shop.html")]
-struct ShopPage<'a> {
-    chrome: Chrome<'a>,
-    category: String,
-    products: Option<Vec<ProductView>>,
-}
-
-async fn shop_page(
-    state: Data<SiteState>,
-    q: actix_web::web::Query<ShopQuery>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let visitor = Visitor::of(&state, &req).await;
-    let category = q.into_inner().category;
-    let mut client = state.upstreams.shop.clone();
-    let res = grpc::call(
-        "ShopService/ListProducts",
-        client.list_products(shop::ListProductsRequest {
-            page: Some(PageRequest {
-                page_size: 100,
-                page_token: String::new(),
-            }),
-            featured_only: false,
-            category: category.clone(),
-            fits: Vec::new(),
-        }),
-    )
-    .await;
-    let products = match res {
-        Ok(r) => Some(
-            r.into_inner()
-                .products
-                .into_iter()
-                .map(product_view)
-                .collect(),
-        ),
-        Err(s) if s.code() == tonic::Code::InvalidArgument => {
-            return error_page(StatusCode::BAD_REQUEST, &request_id(&req));
-        }
-        Err(_) => None,
-    };
-    page(
-        &ShopPage {
-            chrome: visitor.chrome(&state.links),
-            category,
-            products,
-        },
-        StatusCode::OK,
-        &req,
-        &visitor.cookies,
-    )
 }
 
 #[cfg(test)]

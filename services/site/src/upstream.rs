@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use omneuro_platform::config::UpstreamsConfig;
 use omneuro_platform::grpc::{self, TracedChannel};
+use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
@@ -14,6 +15,7 @@ pub struct Upstreams {
     pub garage: GarageServiceClient<TracedChannel>,
     pub jobs: JobsServiceClient<TracedChannel>,
     pub shop: ShopServiceClient<TracedChannel>,
+    pub billing: BillingServiceClient<TracedChannel>,
 }
 
 impl Upstreams {
@@ -25,6 +27,7 @@ impl Upstreams {
             garage: GarageServiceClient::new(ch(&cfg.garage)?),
             jobs: JobsServiceClient::new(ch(&cfg.jobs)?),
             shop: ShopServiceClient::new(ch(&cfg.shop)?),
+            billing: BillingServiceClient::new(ch(&cfg.billing)?),
         })
     }
 }

@@ -157,16 +157,23 @@ impl Mailer {
         if let Some(id) = &mail.message_id {
             builder = builder.message_id(Some(id.clone()));
         }
-        let body = match &mail.html {
-            Some(html) => MultiPart::alternative_plain_html(mail.text.clone(), html.clone()),
-            None => MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone())),
-        };
-        let message = if mail.attachments.is_empty() && mail.html.is_none() {
-            builder.singlepart(SinglePart::plain(mail.text.clone()))
-        } else if mail.attachments.is_empty() {
-            builder.multipart(body)
+        let message = if mail.attachments.is_empty() {
+            match &mail.html {
+                Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                    mail.text.clone(),
+                    html.clone(),
+                )),
+                None => builder.singlepart(SinglePart::plain(mail.text.clone())),
+            }
         } else {
-            let mut parts = MultiPart::mixed().multipart(body);
+            // Text (or text + HTML alternative) first, then the attachments, one level deep.
+            let mut parts = match &mail.html {
+                Some(html) => MultiPart::mixed().multipart(MultiPart::alternative_plain_html(
+                    mail.text.clone(),
+                    html.clone(),
+                )),
+                None => MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone())),
+            };
             for a in &mail.attachments {
                 let ct = ContentType::parse(&a.content_type)
                     .map_err(|e| MailError::Build(format!("{}: {e}", a.content_type)))?;
