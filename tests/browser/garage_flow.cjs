@@ -6,51 +6,14 @@
 // Run by tests/tests/browser.rs with: NODE_MODULES, CHROMIUM, PUBLIC_URL, TECH_URL, MAIL_DIR,
 // EMAIL, PHONE, STAFF_KEY, SHOTS. Prints one JSON line: {"job_url", "status_url"}.
 'use strict';
-const fs = require('fs');
-const path = require('path');
-const { chromium } = require(path.join(process.env.NODE_MODULES, 'playwright-core'));
+const { env, snap, expectText, mailedLink, launch } = require('./lib.cjs');
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`missing env ${k}`);
-  return v;
-};
 const PUBLIC = env('PUBLIC_URL');
 const TECH = env('TECH_URL');
-const SHOTS = env('SHOTS');
 const EMAIL = env('EMAIL');
-let shot = 0;
-
-async function snap(page, name) {
-  shot += 1;
-  await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-}
-
-async function expectText(page, selector, text) {
-  const got = await page.textContent(selector);
-  if (!got || !got.includes(text)) throw new Error(`${selector}: expected "${text}", got "${got}" on ${page.url()}`);
-}
-
-async function mailedLink() {
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    for (const f of fs.readdirSync(env('MAIL_DIR')).filter((n) => n.endsWith('.json')).sort()) {
-      const m = JSON.parse(fs.readFileSync(path.join(env('MAIL_DIR'), f), 'utf8'));
-      if (m.to.includes(EMAIL) && m.subject.includes('sign-in link')) {
-        const found = m.text.match(/https?:\/\/\S+\/signin\/link\?token=[A-Za-z0-9_-]+/);
-        if (found) return found[0];
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no sign-in mail for ${EMAIL}`);
-}
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: env('CHROMIUM'),
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   try {
     // ---- the client, on a phone-sized screen ----
     const client = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
@@ -65,7 +28,7 @@ async function mailedLink() {
     await expectText(page, 'h1', 'Check your email');
     await snap(page, 'check-email');
 
-    const link = await mailedLink();
+    const link = await mailedLink(EMAIL);
     await page.goto(link);
     await snap(page, 'link-landing');
     await page.click('#finish-sign-in');

@@ -911,3 +911,59 @@ mod flows;
 pub use flows::*;
 mod stripe;
 pub use stripe::*;
+
+/// node, Debian's Chromium and playwright-core (OMNEURO_TEST_NODE_MODULES) for the browser flows.
+pub fn browser_peers() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let node = peer_or_skip("node", which("node"))?;
+    let chromium = peer_or_skip(
+        "chromium",
+        which("chromium")
+            .or_else(|| Some(PathBuf::from("/usr/bin/chromium")).filter(|p| p.is_file())),
+    )?;
+    let modules = peer_or_skip(
+        "playwright-core (OMNEURO_TEST_NODE_MODULES)",
+        std::env::var_os("OMNEURO_TEST_NODE_MODULES")
+            .map(PathBuf::from)
+            .filter(|p| p.join("playwright-core").is_dir()),
+    )?;
+    Some((node, chromium, modules))
+}
+
+/// Runs a flow in `tests/browser/` with the given environment (plus the browser peers and a
+/// private HOME); screenshots go to `target/browser-artifacts/<name>/`. Returns stdout.
+pub async fn run_browser_flow(
+    script: &str,
+    shots: &std::path::Path,
+    vars: &[(&str, String)],
+) -> Result<String, String> {
+    let Some((node, chromium, modules)) = browser_peers() else {
+        return Err("browser peers missing".into());
+    };
+    let _ = std::fs::remove_dir_all(shots);
+    std::fs::create_dir_all(shots).unwrap();
+    let home = TempDir::new("browserhome");
+    let mut cmd = tokio::process::Command::new(node);
+    cmd.arg(repo_root().join("tests/browser").join(script))
+        .env("NODE_MODULES", &modules)
+        .env("CHROMIUM", &chromium)
+        .env("SHOTS", shots)
+        .env("HOME", &home.0)
+        .env("XDG_CONFIG_HOME", home.0.join(".config"))
+        .env("XDG_CACHE_HOME", home.0.join(".cache"));
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .map_err(|_| "the browser run took over 3 minutes".to_owned())?
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

@@ -3,26 +3,9 @@
 //! member moves the job to diagnosing then ready, the client gets the email and the SMS, and the
 //! status link shows the new state. Screenshots land in `target/browser-artifacts/<backend>/`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use omneuro_tests::*;
-
-fn browser_peers() -> Option<(PathBuf, PathBuf, PathBuf)> {
-    let node = peer_or_skip("node", which("node"))?;
-    let chromium = peer_or_skip(
-        "chromium",
-        which("chromium")
-            .or_else(|| Some(PathBuf::from("/usr/bin/chromium")).filter(|p| p.is_file())),
-    )?;
-    let modules = peer_or_skip(
-        "playwright-core (OMNEURO_TEST_NODE_MODULES)",
-        std::env::var_os("OMNEURO_TEST_NODE_MODULES")
-            .map(PathBuf::from)
-            .filter(|p| p.join("playwright-core").is_dir()),
-    )?;
-    Some((node, chromium, modules))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_books_in_the_browser_and_follows_the_repair_to_ready() {
