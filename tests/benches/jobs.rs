@@ -1,7 +1,8 @@
 //! Figures for the garage/jobs issue, printed (not asserted):
 //! - availability for the next 14 days with 5,000 existing appointments: p50/p99 of
 //!   `JobsService/ListAvailability` over real gRPC (goal p99 ≤ 5 ms);
-//! - the no-login status page through nginx vs the homepage, same wrk settings, same run.
+//! - the no-login status page and the shop's catalog page through nginx vs the homepage, same wrk
+//!   settings, same run.
 //!
 //! `scripts/bench-jobs` (or `cargo bench -p omneuro-tests --bench jobs`). SQLite by default;
 //! `OMNEURO_TEST_PG_URL=postgres://postgres@127.0.0.1:5432` adds PostgreSQL.
@@ -173,6 +174,8 @@ async fn main() {
         println!("[{backend:?}] wrk -t2 -c32 -d5s through nginx (same run):");
         println!("  homepage:     {}", wrk(&home_url, "localhost"));
         println!("  status page:  {}", wrk(&status_url, "localhost"));
+        let catalog_url = format!("http://127.0.0.1:{}/shop", nginx.port);
+        println!("  catalog page: {}", wrk(&catalog_url, "localhost"));
         drop(nginx);
         site.stop().await;
         j.stop().await;

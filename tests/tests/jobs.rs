@@ -911,6 +911,57 @@ async fn the_bench_prices_from_the_server_and_the_client_decides_an_estimate_onc
             w.lines_total.as_ref().unwrap().amount_cents,
             13500 + 2 * price
         );
+        // Parts on a job come off the shop's shelf through the same ledger, and go back when
+        // the line is removed.
+        let stock_of = || {
+            let mut sc =
+                omneuro_proto::shop::v1::shop_service_client::ShopServiceClient::new(s.channel());
+            let id = product.id.clone();
+            async move {
+                sc.get_product(omneuro_proto::shop::v1::GetProductRequest { id })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .product
+                    .unwrap()
+                    .stock
+            }
+        };
+        assert_eq!(stock_of().await, product.stock - 2);
+        let extra = bench(
+            &mut j,
+            &tech(),
+            BenchStep::Part(product.id.clone(), 1),
+            &job,
+        )
+        .await
+        .unwrap();
+        assert_eq!(stock_of().await, product.stock - 3);
+        let extra_line = extra.lines.last().unwrap().id.clone();
+        j.remove_line(auth::request(
+            &tech(),
+            pb::RemoveLineRequest {
+                job_id: job.clone(),
+                line_id: extra_line,
+            },
+        ))
+        .await
+        .unwrap();
+        assert_eq!(stock_of().await, product.stock - 2);
+        let too_many = bench(
+            &mut j,
+            &tech(),
+            BenchStep::Part(product.id.clone(), 99),
+            &job,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(too_many.code(), Code::FailedPrecondition);
+        assert!(
+            too_many.message().contains("in stock"),
+            "{}",
+            too_many.message()
+        );
         assert_eq!(w.notes.len(), 1);
         for (step, want) in [
             (BenchStep::Labor("x".into(), "abc".into(), 9000), "Hours"),

@@ -167,6 +167,7 @@ pub fn add_labor(
     insert_line(
         conn,
         job_id,
+        &ids::new_id("line"),
         "labor",
         &description,
         None,
@@ -184,6 +185,7 @@ pub fn add_labor(
 pub fn add_part(
     conn: &mut DbConnection,
     job_id: &str,
+    line_id: &str,
     product_id: &str,
     name: &str,
     quantity: i32,
@@ -207,6 +209,7 @@ pub fn add_part(
     insert_line(
         conn,
         job_id,
+        line_id,
         "part",
         name,
         Some(product_id),
@@ -223,6 +226,7 @@ pub fn add_part(
 fn insert_line(
     conn: &mut DbConnection,
     job_id: &str,
+    line_id: &str,
     kind: &str,
     description: &str,
     product_id: Option<&str>,
@@ -233,7 +237,10 @@ fn insert_line(
     added_by: &str,
     now: NaiveDateTime,
 ) -> Result<Line, DomainError> {
-    let id = ids::new_id("line");
+    if !ids::is_valid("line", line_id) {
+        return Err(DomainError::invalid("not a line id"));
+    }
+    let id = line_id.to_owned();
     diesel::insert_into(job_lines::table)
         .values((
             job_lines::id.eq(&id),
@@ -260,6 +267,22 @@ fn insert_line(
         amount_cents,
         currency: "USD".into(),
     })
+}
+
+/// (product, quantity) of a part line of this job; None for labor or an unknown line.
+pub fn part_of_line(
+    conn: &mut DbConnection,
+    job_id: &str,
+    line_id: &str,
+) -> Result<Option<(String, i32)>, DomainError> {
+    let row: Option<(Option<String>, i32)> = job_lines::table
+        .filter(job_lines::id.eq(line_id))
+        .filter(job_lines::job_id.eq(job_id))
+        .filter(job_lines::kind.eq("part"))
+        .select((job_lines::product_id, job_lines::quantity))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(p, q)| p.map(|p| (p, q))))
 }
 
 pub fn remove_line(

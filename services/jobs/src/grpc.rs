@@ -685,12 +685,51 @@ impl pb::jobs_service_server::JobsService for Jobs {
         .product
         .ok_or_else(|| Status::invalid_argument("No such part in the shop catalog."))?;
         let price = product.price.unwrap_or_default();
+        if !(1..=100).contains(&r.quantity) {
+            return Err(Status::invalid_argument(
+                "Quantity should be between 1 and 100.",
+            ));
+        }
+        // The job must be open before stock moves.
+        let (job_id, owner_check) = (r.job_id.clone(), r.job_id.clone());
+        let job = self
+            .db
+            .run(move |c| workorders::get(c, &owner_check, None))
+            .await?;
+        if matches!(job.status, JobStatus::Delivered | JobStatus::Canceled) {
+            return Err(Status::failed_precondition(
+                "This job is closed; its lines can no longer change.",
+            ));
+        }
+        // Off the shelf first, through shop's ledger (keyed by the new line's id, so a retry
+        // takes it once); then the line.
+        let line_id = omneuro_platform::ids::new_id("line");
+        let part = shop::JobPartRequest {
+            product_id: product.id.clone(),
+            quantity: r.quantity,
+            job_id: job_id.clone(),
+            line_id: line_id.clone(),
+        };
+        let system = Actor::System("jobs".into());
+        grpc::call(
+            "ShopService/UseJobPart",
+            s.use_job_part(auth::request(&system, part.clone())),
+        )
+        .await
+        .map_err(|e| match e.code() {
+            tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument => {
+                Status::failed_precondition(e.message().to_owned())
+            }
+            _ => Status::unavailable("The shop's stock is unavailable; try again in a minute."),
+        })?;
         let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
-        self.db
+        let added = self
+            .db
             .run(move |c| {
                 estimates::add_part(
                     c,
                     &r.job_id,
+                    &line_id,
                     &product.id,
                     &product.name,
                     r.quantity,
@@ -700,7 +739,19 @@ impl pb::jobs_service_server::JobsService for Jobs {
                     now,
                 )
             })
-            .await?;
+            .await;
+        if let Err(e) = added {
+            // The line was not written: put the part back.
+            if let Err(back) = grpc::call(
+                "ShopService/ReturnJobPart",
+                s.return_job_part(auth::request(&system, part)),
+            )
+            .await
+            {
+                tracing::error!(error = %back.message(), "a part left the shelf without a job line; return it by hand");
+            }
+            return Err(e.into());
+        }
         self.workbench(id).await
     }
 
@@ -711,6 +762,31 @@ impl pb::jobs_service_server::JobsService for Jobs {
         staff_only(&auth::actor(&req)?)?;
         let r = req.into_inner();
         let id = r.job_id.clone();
+        let (job, line) = (r.job_id.clone(), r.line_id.clone());
+        let part = self
+            .db
+            .run(move |c| estimates::part_of_line(c, &job, &line))
+            .await?;
+        // A part goes back on the shelf before its line goes (idempotent per line in shop).
+        if let Some((product_id, quantity)) = part {
+            let mut s = self.shop.clone();
+            grpc::call(
+                "ShopService/ReturnJobPart",
+                s.return_job_part(auth::request(
+                    &Actor::System("jobs".into()),
+                    shop::JobPartRequest {
+                        product_id,
+                        quantity,
+                        job_id: r.job_id.clone(),
+                        line_id: r.line_id.clone(),
+                    },
+                )),
+            )
+            .await
+            .map_err(|_| {
+                Status::unavailable("The shop's stock is unavailable; try again in a minute.")
+            })?;
+        }
         self.db
             .run(move |c| estimates::remove_line(c, &r.job_id, &r.line_id))
             .await?;

@@ -147,6 +147,17 @@ fn system_only(actor: &Actor) -> Result<(), Status> {
     }
 }
 
+/// jobs (as itself) or staff may move stock for work orders; returns who, for the ledger.
+fn job_parts_caller<T>(req: &Request<T>) -> Result<String, Status> {
+    match auth::actor(req)? {
+        a @ Actor::Staff { .. } => Ok(a.encode()),
+        Actor::System(name) if name == "jobs" => Ok("system:jobs".into()),
+        _ => Err(Status::permission_denied(
+            "only jobs and staff move stock for work orders",
+        )),
+    }
+}
+
 fn stripe_status(e: StripeError) -> Status {
     match e {
         StripeError::Off(why) => Status::failed_precondition(format!(
@@ -412,6 +423,55 @@ impl pb::shop_service_server::ShopService for Shop {
             .run(move |c| inventory::adjust(c, &r.product_id, r.delta, &r.reason, &who, now))
             .await?;
         Ok(Response::new(pb::AdjustStockResponse { available }))
+    }
+
+    async fn use_job_part(
+        &self,
+        req: Request<pb::JobPartRequest>,
+    ) -> Result<Response<pb::JobPartResponse>, Status> {
+        let actor = job_parts_caller(&req)?;
+        let r = req.into_inner();
+        let now = now_utc();
+        let available = self
+            .db
+            .run(move |c| {
+                inventory::use_for_job(
+                    c,
+                    &r.product_id,
+                    i64::from(r.quantity),
+                    &r.line_id,
+                    &actor,
+                    now,
+                )?;
+                Ok::<_, omneuro_platform::error::DomainError>(
+                    products::get(c, &r.product_id)?
+                        .map(|p| p.available())
+                        .unwrap_or(0),
+                )
+            })
+            .await?;
+        Ok(Response::new(pb::JobPartResponse { available }))
+    }
+
+    async fn return_job_part(
+        &self,
+        req: Request<pb::JobPartRequest>,
+    ) -> Result<Response<pb::JobPartResponse>, Status> {
+        let actor = job_parts_caller(&req)?;
+        let r = req.into_inner();
+        let now = now_utc();
+        let available = self
+            .db
+            .run(move |c| {
+                inventory::return_from_job(c, &r.line_id, &actor, now)?;
+                Ok::<_, omneuro_platform::error::DomainError>(
+                    products::get(c, &r.product_id)?
+                        .map(|p| p.available())
+                        .unwrap_or(0),
+                )
+            })
+            .await?;
+        Ok(Response::new(pb::JobPartResponse { available }))
     }
 
     async fn quote_battery_pack(

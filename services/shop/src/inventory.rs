@@ -227,26 +227,95 @@ pub fn adjust(
     available(conn, product)
 }
 
-/// A part used on a work order: out of stock straight away (no checkout).
+/// Whether a ledger row with this reason and reference exists (job parts are keyed by line).
+fn recorded(conn: &mut DbConnection, reason: Reason, ref_id: &str) -> Result<bool, DomainError> {
+    let n: i64 = inventory_ledger::table
+        .filter(inventory_ledger::reason.eq(reason.as_str()))
+        .filter(inventory_ledger::ref_id.eq(ref_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// A part put on a work order (`line` is the job line's id): off the shelf at once, no checkout.
+/// Again for the same line: nothing happens.
 pub fn use_for_job(
     conn: &mut DbConnection,
     product: &str,
     qty: i64,
-    job: &str,
+    line: &str,
     actor: &str,
     now: NaiveDateTime,
 ) -> Result<(), DomainError> {
-    let n = diesel::update(
-        products::table
-            .filter(products::id.eq(product))
-            .filter((products::on_hand - products::reserved).ge(qty)),
-    )
-    .set(products::on_hand.eq(products::on_hand - qty))
-    .execute(conn)?;
-    if n != 1 {
-        return Err(DomainError::conflict("Not enough of that part in stock."));
+    if !(1..=100).contains(&qty) {
+        return Err(DomainError::invalid(
+            "Quantity should be between 1 and 100.",
+        ));
     }
-    ledger(conn, product, -qty, 0, Reason::JobPart, job, "", actor, now)
+    omneuro_platform::db::write_transaction(conn, |c| {
+        if recorded(c, Reason::JobPart, line)? {
+            return Ok(());
+        }
+        let n = diesel::update(
+            products::table
+                .filter(products::id.eq(product))
+                .filter((products::on_hand - products::reserved).ge(qty)),
+        )
+        .set(products::on_hand.eq(products::on_hand - qty))
+        .execute(c)?;
+        if n != 1 {
+            let left = available(c, product).unwrap_or(0);
+            return Err(DomainError::conflict(format!(
+                "Only {left} of that part in stock; restock it or order it in."
+            )));
+        }
+        ledger(c, product, -qty, 0, Reason::JobPart, line, "", actor, now)
+    })
+}
+
+/// The part of a removed job line goes back on the shelf, once.
+pub fn return_from_job(
+    conn: &mut DbConnection,
+    line: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<(), DomainError> {
+    omneuro_platform::db::write_transaction(conn, |c| {
+        let used: Option<(String, i64)> = inventory_ledger::table
+            .filter(inventory_ledger::reason.eq(Reason::JobPart.as_str()))
+            .filter(inventory_ledger::ref_id.eq(line))
+            .select((
+                inventory_ledger::product_id,
+                inventory_ledger::on_hand_delta,
+            ))
+            .first(c)
+            .optional()?;
+        let Some((product, delta)) = used else {
+            return Ok(());
+        };
+        let returned = inventory_ledger::table
+            .filter(inventory_ledger::reason.eq(Reason::Adjustment.as_str()))
+            .filter(inventory_ledger::ref_id.eq(line))
+            .count()
+            .get_result::<i64>(c)?;
+        if returned > 0 {
+            return Ok(());
+        }
+        diesel::update(products::table.find(&product))
+            .set(products::on_hand.eq(products::on_hand - delta))
+            .execute(c)?;
+        ledger(
+            c,
+            &product,
+            -delta,
+            0,
+            Reason::Adjustment,
+            line,
+            "returned from a job",
+            actor,
+            now,
+        )
+    })
 }
 
 /// (on_hand, reserved) according to the ledger; equals the counters.
