@@ -195,6 +195,58 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
         assert_eq!(order.total.as_ref().unwrap().amount_cents, 2 * 799);
         assert!(order.checkout_url.contains("/pay/"));
 
+        // Once the catalog is synced to Stripe, checkout charges the product's Stripe Price.
+        let staff = Actor::Staff {
+            id: "stf_1".into(),
+            role: StaffRole::Owner,
+        };
+        s.sync_catalog(auth::request(&staff, pb::SyncCatalogRequest {}))
+            .await
+            .unwrap();
+        let synced = ids::new_secret();
+        set(&mut s, &synced, "prd_demo_brake_pads", 1)
+            .await
+            .unwrap();
+        let paid_with_price = checkout(&mut s, &synced).await.unwrap();
+        let sid = paid_with_price
+            .checkout_url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let session: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/checkout/sessions/{sid}/line_items",
+                stripe.base_url()
+            ))
+            .bearer_auth(&stripe.api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let price_id = session["data"][0]["price"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(price_id.starts_with("price_"), "{session}");
+        let catalog = s
+            .list_catalog(auth::request(&staff, pb::ListCatalogRequest::default()))
+            .await
+            .unwrap()
+            .into_inner()
+            .products;
+        let pads = catalog
+            .iter()
+            .find(|c| {
+                c.product
+                    .as_ref()
+                    .is_some_and(|p| p.id == "prd_demo_brake_pads")
+            })
+            .unwrap();
+        assert_eq!(pads.stripe.as_ref().unwrap().stripe_price_id, price_id);
+
         // 3 units left; 20 shoppers check out 1 each at the same time: exactly 3 orders.
         let staff = Actor::Staff {
             id: "stf_1".into(),

@@ -302,23 +302,38 @@ impl pb::shop_service_server::ShopService for Shop {
         if !email.is_empty() {
             form.push(("customer_email".into(), email));
         }
+        // The synced Stripe Price when it matches what the order charges; otherwise the amount
+        // itself (never a price from the browser either way).
+        let ids: Vec<String> = order.items.iter().map(|i| i.product_id.clone()).collect();
+        let synced = self
+            .db
+            .run(move |c| products::stripe_prices(c, &ids))
+            .await
+            .unwrap_or_default();
         for (i, item) in order.items.iter().enumerate() {
             form.push((
                 format!("line_items[{i}][quantity]"),
                 item.quantity.to_string(),
             ));
-            form.push((
-                format!("line_items[{i}][price_data][currency]"),
-                "usd".into(),
-            ));
-            form.push((
-                format!("line_items[{i}][price_data][unit_amount]"),
-                item.unit_cents.to_string(),
-            ));
-            form.push((
-                format!("line_items[{i}][price_data][product_data][name]"),
-                item.name.clone(),
-            ));
+            match synced.get(&item.product_id) {
+                Some((price, cents)) if *cents == item.unit_cents => {
+                    form.push((format!("line_items[{i}][price]"), price.clone()));
+                }
+                _ => {
+                    form.push((
+                        format!("line_items[{i}][price_data][currency]"),
+                        "usd".into(),
+                    ));
+                    form.push((
+                        format!("line_items[{i}][price_data][unit_amount]"),
+                        item.unit_cents.to_string(),
+                    ));
+                    form.push((
+                        format!("line_items[{i}][price_data][product_data][name]"),
+                        item.name.clone(),
+                    ));
+                }
+            }
         }
         match self
             .stripe

@@ -206,6 +206,24 @@ pub fn list(
     Ok((with_fitment(conn, rows)?, next))
 }
 
+/// Each product's current Stripe Price (id, amount in cents) where the catalog sync has made one.
+pub fn stripe_prices(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, (String, i64)>, DbError> {
+    Ok(products::table
+        .filter(products::id.eq_any(ids))
+        .select((
+            products::id,
+            products::stripe_price_id,
+            products::stripe_price_cents,
+        ))
+        .load::<(String, Option<String>, Option<i64>)>(conn)?
+        .into_iter()
+        .filter_map(|(id, price, cents)| Some((id, (price?, cents?))))
+        .collect())
+}
+
 /// An active product.
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Product>, DbError> {
     let row = products::table
