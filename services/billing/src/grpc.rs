@@ -4,14 +4,17 @@
 use std::sync::Arc;
 
 use omneuro_platform::auth::{self, Actor};
-use omneuro_platform::db::{Database, now_utc};
+use omneuro_platform::db::{Database, now_utc, write_transaction};
 use omneuro_platform::error::DomainError;
 use omneuro_platform::grpc::{self, TracedChannel};
+use omneuro_platform::ids;
 use omneuro_platform::stripe::{Stripe, StripeError};
 use omneuro_proto::billing::v1 as pb;
 use omneuro_proto::common::v1::{Money, Timestamp};
 use omneuro_proto::jobs::v1 as jobs;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::shop::v1 as shop;
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 use tonic::{Request, Response, Status};
 
 use crate::invoices::{self, Invoice, Line, NewInvoice};
@@ -24,6 +27,8 @@ pub struct Billing {
     db: Arc<Database>,
     stripe: Arc<Stripe>,
     jobs: JobsServiceClient<TracedChannel>,
+    /// Prices custom battery packs (the deposit invoices).
+    shop: ShopServiceClient<TracedChannel>,
 }
 
 impl Billing {
@@ -31,8 +36,14 @@ impl Billing {
         db: Arc<Database>,
         stripe: Arc<Stripe>,
         jobs: JobsServiceClient<TracedChannel>,
+        shop: ShopServiceClient<TracedChannel>,
     ) -> Self {
-        Self { db, stripe, jobs }
+        Self {
+            db,
+            stripe,
+            jobs,
+            shop,
+        }
     }
 }
 
@@ -80,6 +91,30 @@ fn staff_only(actor: &Actor) -> Result<(), Status> {
     } else {
         Err(Status::permission_denied("only shop staff may do this"))
     }
+}
+
+/// `"84.0"` → `"84"`, `"67.2"` stays.
+fn volts(v: &str) -> &str {
+    v.strip_suffix(".0").unwrap_or(v)
+}
+
+/// The deposit line of a quote, e.g. "65% deposit: custom battery pack 20S3P (84 V, 21700, regular
+/// BMS)": the pack's figures come from shop's quote; cell and BMS are the caller's words as shop
+/// accepted them.
+fn deposit_line(q: &shop::BatteryPackQuote, cell: &str, bms: &str, deposit_cents: i64) -> String {
+    let subtotal = q.subtotal.as_ref().map_or(0, |m| m.amount_cents);
+    let percent = if subtotal > 0 {
+        (deposit_cents * 100 + subtotal / 2) / subtotal
+    } else {
+        100
+    };
+    format!(
+        "{percent}% deposit: custom battery pack {} ({} V, {}, {} BMS)",
+        q.configuration,
+        volts(&q.full_volts),
+        cell.trim(),
+        bms.trim().to_ascii_lowercase()
+    )
 }
 
 /// Stripe's answer as a status for the caller (its key never appears in messages).
@@ -354,6 +389,93 @@ impl pb::billing_service_server::BillingService for Billing {
         }))
     }
 
+    async fn create_quote_deposit(
+        &self,
+        req: Request<pb::CreateQuoteDepositRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        let client = auth::client(&req)?;
+        let r = req.into_inner();
+        // The amounts come from shop's calculator, never from the caller.
+        let mut s = self.shop.clone();
+        let q = grpc::call(
+            "ShopService/QuoteBatteryPack",
+            s.quote_battery_pack(auth::request(
+                &Actor::Client(client.clone()),
+                shop::QuoteBatteryPackRequest {
+                    range_miles: r.range_miles,
+                    energy_wh: r.energy_wh,
+                    voltage_class: r.voltage_class.clone(),
+                    cell: r.cell.clone(),
+                    bms: r.bms.clone(),
+                    wh_per_mile: r.wh_per_mile,
+                },
+            )),
+        )
+        .await
+        .map_err(|s| match s.code() {
+            // shop's sentence, written for the customer.
+            tonic::Code::InvalidArgument => Status::invalid_argument(s.message()),
+            _ => Status::unavailable(
+                "The battery pack calculator is unavailable; try again in a minute.",
+            ),
+        })?
+        .into_inner();
+        let deposit = q
+            .deposit
+            .as_ref()
+            .filter(|m| m.currency.eq_ignore_ascii_case("USD"))
+            .map_or(0, |m| m.amount_cents);
+        if deposit <= 0 {
+            tracing::warn!(configuration = %q.configuration, "shop quoted no deposit");
+            return Err(Status::unavailable(
+                "The battery pack calculator gave no price; please call the shop.",
+            ));
+        }
+        let description = deposit_line(&q, &r.cell, &r.bms, deposit);
+        let now = now_utc();
+        let invoice = self
+            .db
+            .run(move |c| {
+                write_transaction(c, |c| {
+                    if let Some(same) =
+                        invoices::open_quote_deposit(c, &client, &description, deposit)?
+                    {
+                        return Ok::<_, DomainError>(same);
+                    }
+                    let j = Jurisdiction::parse(JURISDICTION).map_err(DomainError::Invalid)?;
+                    let bps = tax::get(c, &j)?.map(|t| t.rate_bps).unwrap_or(0);
+                    let draft = invoices::create(
+                        c,
+                        NewInvoice {
+                            source: "quote",
+                            source_id: ids::new_id("quote"),
+                            client_id: client,
+                            lines: vec![Line {
+                                kind: "fee".into(),
+                                description,
+                                quantity: 1,
+                                unit_cents: deposit,
+                                amount_cents: deposit,
+                                // A deposit on work to come: no sales tax on it.
+                                taxable: false,
+                            }],
+                            tax_rate_bps: i32::try_from(bps).unwrap_or(0),
+                        },
+                        now,
+                    )?;
+                    invoices::issue(c, &draft.id, now)
+                })
+            })
+            .await?;
+        tracing::info!(
+            invoice = %invoice.number,
+            configuration = %q.configuration,
+            deposit_cents = deposit,
+            "battery pack deposit invoiced"
+        );
+        Ok(Response::new(invoice_to_pb(invoice)))
+    }
+
     async fn refund(
         &self,
         req: Request<pb::RefundRequest>,
@@ -401,5 +523,41 @@ impl pb::billing_service_server::BillingService for Billing {
             .await?;
         tracing::info!(invoice = %inv.number, amount_cents = amount, "refund made");
         Ok(Response::new(invoice_to_pb(inv)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deposit_line_names_the_pack() {
+        let usd = |c| {
+            Some(Money {
+                amount_cents: c,
+                currency: "USD".into(),
+            })
+        };
+        let q = shop::BatteryPackQuote {
+            configuration: "20S3P".into(),
+            full_volts: "84.0".into(),
+            subtotal: usd(63_100),
+            deposit: usd(41_015),
+            ..Default::default()
+        };
+        assert_eq!(
+            deposit_line(&q, "21700", "regular", 41_015),
+            "65% deposit: custom battery pack 20S3P (84 V, 21700, regular BMS)"
+        );
+        let q = shop::BatteryPackQuote {
+            configuration: "16S4P".into(),
+            full_volts: "67.2".into(),
+            subtotal: usd(45_170),
+            ..q
+        };
+        assert_eq!(
+            deposit_line(&q, " 18650 ", "Smart", 29_361),
+            "65% deposit: custom battery pack 16S4P (67.2 V, 18650, smart BMS)"
+        );
     }
 }

@@ -51,6 +51,9 @@ impl Invoice {
     pub fn next_step(&self) -> &'static str {
         match self.status.as_str() {
             "draft" => "The shop is still preparing this invoice.",
+            "open" if self.source == "quote" => {
+                "Pay the deposit online with a card, or at the counter, and we start your build; the balance is due at pick-up."
+            }
             "open" => "Pay online with a card, or at the counter when you pick up.",
             "paid" => "Paid. Thank you!",
             "partially_refunded" => "Paid; part of it was refunded to your card.",
@@ -270,6 +273,37 @@ fn complete(conn: &mut DbConnection, r: Row) -> Result<Invoice, DomainError> {
         created_at: r.14,
         lines,
     })
+}
+
+/// The client's open, still unpaid quote invoice whose only line is `description` at
+/// `amount_cents`, if any: asking for the same build again (a double click) gets that invoice back
+/// instead of a second one.
+pub fn open_quote_deposit(
+    conn: &mut DbConnection,
+    client_id: &str,
+    description: &str,
+    amount_cents: i64,
+) -> Result<Option<Invoice>, DomainError> {
+    let rows = invoices::table
+        .filter(invoices::source.eq("quote"))
+        .filter(invoices::client_id.eq(client_id))
+        .filter(invoices::status.eq("open"))
+        .filter(invoices::paid_cents.eq(0))
+        .filter(invoices::total_cents.eq(amount_cents))
+        .order_by((invoices::created_at.desc(), invoices::id.desc()))
+        .select(columns!())
+        .limit(20)
+        .load::<Row>(conn)?;
+    for r in rows {
+        let inv = complete(conn, r)?;
+        if let [line] = inv.lines.as_slice()
+            && line.description == description
+            && line.amount_cents == amount_cents
+        {
+            return Ok(Some(inv));
+        }
+    }
+    Ok(None)
 }
 
 /// One invoice; a client (`owner`) sees only their own, and never a draft.

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod cache;
 pub mod pages;
+pub mod quote;
 pub mod repairs;
 pub mod store;
 pub mod upstream;

@@ -127,6 +127,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, state: Data<SiteState>) {
     account::routes(cfg);
     crate::repairs::routes(cfg);
     crate::store::routes(cfg);
+    crate::quote::routes(cfg);
 }
 
 /// The shop's fixed facts (address, phone) live here until a settings service owns them.
