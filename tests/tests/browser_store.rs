@@ -42,9 +42,15 @@ async fn a_shopper_buys_parts_that_fit_and_a_client_pays_an_invoice_in_the_brows
         )
         .await;
         wait_ready(&g).await;
+        // Shop asks billing for the tax rate at checkout: billing's gRPC port is chosen first.
+        let billing_grpc = free_port();
         let shop_p = Proc::spawn(
             "shop",
             &[
+                (
+                    "OMNEURO__UPSTREAMS__BILLING",
+                    format!("http://127.0.0.1:{billing_grpc}"),
+                ),
                 ("OMNEURO__DATABASE__URL", dbs[2].url.clone()),
                 ("OMNEURO__DEMO_DATA", "true".to_owned()),
                 ("OMNEURO__STRIPE__BASE_URL", stripe.base_url()),
@@ -67,6 +73,7 @@ async fn a_shopper_buys_parts_that_fit_and_a_client_pays_an_invoice_in_the_brows
             "billing",
             &[
                 ("OMNEURO__DATABASE__URL", dbs[3].url.clone()),
+                ("OMNEURO__GRPC__PORT", billing_grpc.to_string()),
                 ("OMNEURO__UPSTREAMS__SHOP", shop_p.grpc_url()),
                 ("OMNEURO__UPSTREAMS__JOBS", j.grpc_url()),
                 ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
@@ -229,6 +236,7 @@ async fn a_shopper_buys_parts_that_fit_and_a_client_pays_an_invoice_in_the_brows
                 ("PUBLIC_URL", public.clone()),
                 ("MAIL_DIR", sink.dir().display().to_string()),
                 ("EMAIL", client.email.clone()),
+                ("INVOICE_ID", inv.id.clone()),
             ],
         )
         .await;

@@ -14,6 +14,11 @@ use tonic::Code;
 
 type Shop = ShopServiceClient<tonic::transport::Channel>;
 
+/// `cents` plus Maryland's 6 % sales tax, rounded half up (billing's US-MD rate).
+fn with_tax(cents: i64) -> i64 {
+    cents + (cents * 600 + 5_000) / 10_000
+}
+
 fn client_for(p: &Proc) -> Shop {
     ShopServiceClient::new(
         tonic::transport::Endpoint::from_shared(p.grpc_url())
@@ -68,9 +73,16 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
             TestDb::new(backend, "shop"),
             TestDb::new(backend, "billing"),
         );
+        // Shop asks billing for the tax rate and billing tells shop about payments: billing's gRPC
+        // port is chosen first so each can be given the other's address.
+        let billing_grpc = free_port();
         let shop_proc = Proc::spawn(
             "shop",
             &[
+                (
+                    "OMNEURO__UPSTREAMS__BILLING",
+                    format!("http://127.0.0.1:{billing_grpc}"),
+                ),
                 ("OMNEURO__DATABASE__URL", sdb.url.clone()),
                 ("OMNEURO__DEMO_DATA", "true".to_owned()),
                 ("OMNEURO__STRIPE__BASE_URL", stripe.base_url()),
@@ -83,6 +95,7 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
             "billing",
             &[
                 ("OMNEURO__DATABASE__URL", bdb.url.clone()),
+                ("OMNEURO__GRPC__PORT", billing_grpc.to_string()),
                 ("OMNEURO__UPSTREAMS__SHOP", shop_proc.grpc_url()),
                 (
                     "OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET",
@@ -162,7 +175,9 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
 
         // A price change between adding and paying: the shopper is told and must look again.
         let c = set(&mut s, &cart, "prd_demo_xt90", 2).await.unwrap();
-        assert_eq!(c.total.unwrap().amount_cents, 2 * 699);
+        assert_eq!(c.subtotal.unwrap().amount_cents, 2 * 699);
+        assert_eq!(c.tax.unwrap().amount_cents, 84, "6 % of $13.98, rounded");
+        assert_eq!(c.total.unwrap().amount_cents, with_tax(2 * 699));
         sdb.execute("UPDATE products SET price_cents = 799 WHERE id = 'prd_demo_xt90'");
         let seen = s
             .get_cart(pb::GetCartRequest {
@@ -176,7 +191,7 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
             seen.lines[0].repriced_from.as_ref().unwrap().amount_cents,
             699
         );
-        assert_eq!(seen.total.unwrap().amount_cents, 2 * 799);
+        assert_eq!(seen.total.unwrap().amount_cents, with_tax(2 * 799));
         let changed = checkout(&mut s, &cart).await.unwrap_err();
         assert_eq!(changed.code(), Code::FailedPrecondition);
         assert!(
@@ -192,7 +207,17 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
         .await
         .unwrap();
         let order = checkout(&mut s, &cart).await.unwrap();
-        assert_eq!(order.total.as_ref().unwrap().amount_cents, 2 * 799);
+        assert_eq!(order.subtotal.as_ref().unwrap().amount_cents, 2 * 799);
+        assert_eq!(
+            order.tax.as_ref().unwrap().amount_cents,
+            96,
+            "6 % of $15.98"
+        );
+        assert_eq!(order.tax_rate_bps, 600);
+        assert_eq!(
+            order.total.as_ref().unwrap().amount_cents,
+            with_tax(2 * 799)
+        );
         assert!(order.checkout_url.contains("/pay/"));
 
         // Once the catalog is synced to Stripe, checkout charges the product's Stripe Price.

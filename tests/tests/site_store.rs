@@ -29,6 +29,11 @@ fn channel(grpc_url: String) -> tonic::transport::Channel {
         .connect_lazy()
 }
 
+/// `cents` plus Maryland's 6 % sales tax, rounded half up (billing's US-MD rate).
+fn with_tax(cents: i64) -> i64 {
+    cents + (cents * 600 + 5_000) / 10_000
+}
+
 fn usd(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
@@ -121,9 +126,16 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
             &[("OMNEURO__MAIL__SMTP_URL", sink.url())],
         )
         .await;
+        // Shop asks billing for the tax rate and billing tells shop about payments: billing's gRPC
+        // port is chosen first so each can be given the other's address.
+        let billing_grpc = free_port();
         let shop = Proc::spawn(
             "shop",
             &[
+                (
+                    "OMNEURO__UPSTREAMS__BILLING",
+                    format!("http://127.0.0.1:{billing_grpc}"),
+                ),
                 ("OMNEURO__DATABASE__URL", sdb.url.clone()),
                 ("OMNEURO__DEMO_DATA", "true".to_owned()),
                 ("OMNEURO__STRIPE__BASE_URL", stripe.base_url()),
@@ -146,6 +158,7 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
             "billing",
             &[
                 ("OMNEURO__DATABASE__URL", bdb.url.clone()),
+                ("OMNEURO__GRPC__PORT", billing_grpc.to_string()),
                 ("OMNEURO__DATABASE__HEALTH_INTERVAL_MS", "100".to_owned()),
                 ("OMNEURO__UPSTREAMS__SHOP", shop.grpc_url()),
                 ("OMNEURO__UPSTREAMS__JOBS", jobs.grpc_url()),
@@ -338,7 +351,20 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
             .unwrap()
             .into_inner();
         let server_total = server.total.unwrap().amount_cents;
-        assert_eq!(server_total, 1299 + 2 * 699);
+        assert_eq!(server.subtotal.unwrap().amount_cents, 1299 + 2 * 699);
+        assert_eq!(
+            server.tax.unwrap().amount_cents,
+            162,
+            "6 % of $26.97, rounded"
+        );
+        assert_eq!(server_total, with_tax(1299 + 2 * 699));
+        assert_eq!(by_id(&cart.body, "cart-subtotal"), usd(1299 + 2 * 699));
+        assert_eq!(by_id(&cart.body, "cart-tax"), usd(162));
+        assert!(
+            cart.body.contains("Maryland sales tax (6%)"),
+            "{}",
+            cart.body
+        );
         assert_eq!(by_id(&cart.body, "cart-total"), usd(server_total));
 
         // Nonsense quantities are refused with the shop's words; the cart stays as it was.
@@ -449,7 +475,10 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
             "{}",
             repriced.body
         );
-        assert_eq!(by_id(&repriced.body, "cart-total"), usd(1499 + 2 * 699));
+        assert_eq!(
+            by_id(&repriced.body, "cart-total"),
+            usd(with_tax(1499 + 2 * 699))
+        );
         let seen = shopper.get("/shop/cart").await;
         assert!(!seen.body.contains("changed from"), "told once");
 
@@ -494,7 +523,7 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
         );
         assert!(refused.body.contains("value=\"rider@example.com\""));
         let new_total = 1499 + 2 * 799;
-        assert_eq!(by_id(&refused.body, "cart-total"), usd(new_total));
+        assert_eq!(by_id(&refused.body, "cart-total"), usd(with_tax(new_total)));
         assert_eq!(stock(&mut s, "prd_demo_tube_10").await, tube_before);
         let paying = shopper
             .post(
@@ -566,7 +595,12 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
         let order = stranger.get(&bare).await;
         assert_eq!(order.status, 200);
         assert_eq!(by_id(&order.body, "order-status"), "Paid");
-        assert_eq!(by_id(&order.body, "order-total"), usd(new_total));
+        assert_eq!(by_id(&order.body, "order-subtotal"), usd(new_total));
+        assert_eq!(
+            by_id(&order.body, "order-tax"),
+            usd(with_tax(new_total) - new_total)
+        );
+        assert_eq!(by_id(&order.body, "order-total"), usd(with_tax(new_total)));
         assert!(order.body.contains("10 × 2.5 inner tube") && order.body.contains("$14.99"));
         let r = http().get(site.url(&bare)).send().await.unwrap();
         assert_eq!(r.headers()["x-robots-tag"], "noindex");

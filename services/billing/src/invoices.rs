@@ -40,6 +40,8 @@ pub struct Invoice {
     pub refunded_cents: i64,
     pub payment_intent_id: Option<String>,
     pub created_at: NaiveDateTime,
+    /// Where the receipt goes when there is no client to look up (a shop order's buyer).
+    pub email: Option<String>,
     pub lines: Vec<Line>,
 }
 
@@ -206,6 +208,7 @@ type Row = (
     i64,
     Option<String>,
     NaiveDateTime,
+    Option<String>,
 );
 
 macro_rules! columns {
@@ -226,6 +229,7 @@ macro_rules! columns {
             invoices::refunded_cents,
             invoices::payment_intent_id,
             invoices::created_at,
+            invoices::email,
         )
     };
 }
@@ -271,8 +275,110 @@ fn complete(conn: &mut DbConnection, r: Row) -> Result<Invoice, DomainError> {
         refunded_cents: r.12,
         payment_intent_id: r.13,
         created_at: r.14,
+        email: r.15,
         lines,
     })
+}
+
+/// A paid shop order as shop reports it (`OrderPaid`): what its invoice is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderSale {
+    pub order_id: String,
+    /// Empty for an anonymous shopper.
+    pub client_id: String,
+    /// The buyer's address for the receipt (None: look the client up).
+    pub email: Option<String>,
+    /// The items (parts, taxable).
+    pub lines: Vec<Line>,
+    pub tax_rate_bps: i32,
+    /// The tax Stripe charged (never recomputed: the invoice says what was paid).
+    pub tax_cents: i64,
+}
+
+/// The order's invoice, made once: paid orders are invoiced when their payment is recorded, in
+/// the same transaction as the Stripe event. Another call for the same order gets the same
+/// invoice back (the unique index on order invoices settles a race: the loser's transaction
+/// fails and Stripe's retry finds the invoice).
+pub fn order_invoice(
+    conn: &mut DbConnection,
+    sale: &OrderSale,
+    now: NaiveDateTime,
+) -> Result<Invoice, DomainError> {
+    if let Some(id) = by_source(conn, "order", &sale.order_id)? {
+        return get(conn, &id, None);
+    }
+    if sale.lines.is_empty() {
+        return Err(DomainError::invalid(format!(
+            "order {} has no items to invoice",
+            sale.order_id
+        )));
+    }
+    let subtotal: i64 = sale.lines.iter().map(|l| l.amount_cents).sum();
+    let taxable: i64 = sale
+        .lines
+        .iter()
+        .filter(|l| l.taxable)
+        .map(|l| l.amount_cents)
+        .sum();
+    if tax(taxable, sale.tax_rate_bps) != sale.tax_cents {
+        tracing::warn!(
+            order.id = %sale.order_id,
+            tax_cents = sale.tax_cents,
+            "order tax differs from the rate applied to its items; invoicing what was charged"
+        );
+    }
+    let id = ids::new_id("inv");
+    let number = next_number(conn, now.year())?;
+    diesel::insert_into(invoices::table)
+        .values((
+            invoices::id.eq(&id),
+            invoices::number.eq(&number),
+            invoices::source.eq("order"),
+            invoices::source_id.eq(&sale.order_id),
+            invoices::client_id.eq(&sale.client_id),
+            // Open, so the payment recorded next makes it paid.
+            invoices::status.eq("open"),
+            invoices::subtotal_cents.eq(subtotal),
+            invoices::tax_rate_bps.eq(sale.tax_rate_bps),
+            invoices::tax_cents.eq(sale.tax_cents),
+            invoices::total_cents.eq(subtotal + sale.tax_cents),
+            invoices::email.eq(sale.email.as_deref()),
+            invoices::created_at.eq(now),
+            invoices::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    for (i, l) in sale.lines.iter().enumerate() {
+        diesel::insert_into(invoice_lines::table)
+            .values((
+                invoice_lines::id.eq(ids::new_id("invl")),
+                invoice_lines::invoice_id.eq(&id),
+                invoice_lines::position.eq(i32::try_from(i).unwrap_or(i32::MAX)),
+                invoice_lines::kind.eq(&l.kind),
+                invoice_lines::description.eq(&l.description),
+                invoice_lines::quantity.eq(l.quantity),
+                invoice_lines::unit_cents.eq(l.unit_cents),
+                invoice_lines::amount_cents.eq(l.amount_cents),
+                invoice_lines::taxable.eq(l.taxable),
+            ))
+            .execute(conn)?;
+    }
+    get(conn, &id, None)
+}
+
+/// The (non-void) invoice made from `source` `source_id` (a job, an order, a quote), if any.
+pub fn by_source(
+    conn: &mut DbConnection,
+    source: &str,
+    source_id: &str,
+) -> Result<Option<String>, DomainError> {
+    Ok(invoices::table
+        .filter(invoices::source.eq(source))
+        .filter(invoices::source_id.eq(source_id))
+        .filter(invoices::status.ne("void"))
+        .order_by(invoices::created_at.desc())
+        .select(invoices::id)
+        .first(conn)
+        .optional()?)
 }
 
 /// The client's open, still unpaid quote invoice whose only line is `description` at

@@ -34,6 +34,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         receipt_sent_at -> Nullable<Timestamp>,
+        email -> Nullable<Text>,
     }
 }
 

@@ -53,12 +53,23 @@ async fn follow_up(state: &WebhookState, obj: &serde_json::Value) -> Result<(), 
         .or_else(|| obj["id"].as_str().filter(|id| id.starts_with("pi_")))
         .map(str::to_owned);
     let meta = obj["metadata"]["invoice_id"].as_str().map(str::to_owned);
+    let order = obj["metadata"]["order_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     let found = state
         .db
         .run(move |c| {
-            let id = match meta {
-                Some(id) => Some(id),
-                None => match pi {
+            let id = match (meta, order) {
+                (Some(id), _) => Some(id),
+                (None, Some(order)) => match invoices::by_source(c, "order", &order)? {
+                    Some(id) => Some(id),
+                    None => match pi {
+                        Some(pi) => invoices::by_payment_intent(c, &pi)?,
+                        None => None,
+                    },
+                },
+                (None, None) => match pi {
                     Some(pi) => invoices::by_payment_intent(c, &pi)?,
                     None => None,
                 },
@@ -103,24 +114,35 @@ async fn follow_up(state: &WebhookState, obj: &serde_json::Value) -> Result<(), 
         .map_err(|s| format!("jobs: {}", s.message()))?;
     }
     if receipt_due {
-        let mut g = state.garage.clone();
-        let client = grpc::call(
-            "GarageService/GetClient",
-            g.get_client(auth::request(
-                &actor,
-                garage::GetClientRequest {
-                    client_id: inv.client_id.clone(),
-                },
-            )),
-        )
-        .await
-        .map_err(|s| format!("garage: {}", s.message()))?
-        .into_inner();
-        let (subject, text, html) = invoices::receipt(&inv, &client.name);
+        // A shop order carries its buyer's address; everyone else is looked up in garage.
+        let (to, name) = match inv.email.as_deref().filter(|e| !e.is_empty()) {
+            Some(email) => (email.to_owned(), String::new()),
+            None if inv.client_id.is_empty() => {
+                tracing::warn!(invoice = %inv.number, "no address for the receipt; not mailed");
+                return Ok(());
+            }
+            None => {
+                let mut g = state.garage.clone();
+                let client = grpc::call(
+                    "GarageService/GetClient",
+                    g.get_client(auth::request(
+                        &actor,
+                        garage::GetClientRequest {
+                            client_id: inv.client_id.clone(),
+                        },
+                    )),
+                )
+                .await
+                .map_err(|s| format!("garage: {}", s.message()))?
+                .into_inner();
+                (client.email, client.name)
+            }
+        };
+        let (subject, text, html) = invoices::receipt(&inv, &name);
         state
             .mailer
             .send(Mail {
-                to: client.email,
+                to,
                 subject,
                 text,
                 html: Some(html),
@@ -141,17 +163,18 @@ async fn follow_up(state: &WebhookState, obj: &serde_json::Value) -> Result<(), 
 }
 
 /// Tells shop about its order's checkout (idempotent there). Done before the event is recorded:
-/// if shop cannot be reached the event is refused and Stripe delivers it again.
+/// if shop cannot be reached the event is refused and Stripe delivers it again. Returns the paid
+/// order as shop has it (for its invoice), or None when there is no paid order of ours.
 async fn tell_shop(
     state: &WebhookState,
     kind: &str,
     obj: &serde_json::Value,
-) -> Result<(), String> {
+) -> Result<Option<shop::Order>, String> {
     let Some(order) = obj["metadata"]["order_id"]
         .as_str()
         .filter(|s| !s.is_empty())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let req = shop::OrderPaymentRequest {
         order_id: order.to_owned(),
@@ -159,28 +182,64 @@ async fn tell_shop(
     };
     let actor = Actor::System("billing".into());
     let mut client = state.shop.clone();
-    let res = match kind {
-        "checkout.session.completed" if obj["payment_status"].as_str() == Some("paid") => {
+    let (res, paid) = match kind {
+        "checkout.session.completed" if obj["payment_status"].as_str() == Some("paid") => (
             grpc::call(
                 "ShopService/OrderPaid",
                 client.order_paid(auth::request(&actor, req)),
             )
-            .await
-        }
-        "checkout.session.expired" => {
+            .await,
+            true,
+        ),
+        "checkout.session.expired" => (
             grpc::call(
                 "ShopService/OrderExpired",
                 client.order_expired(auth::request(&actor, req)),
             )
-            .await
-        }
-        _ => return Ok(()),
+            .await,
+            false,
+        ),
+        _ => return Ok(None),
     };
     match res {
-        Ok(_) => Ok(()),
+        Ok(r) => Ok(paid.then(|| r.into_inner())),
         // Not an order of ours (or a test event): nothing to tell.
-        Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
         Err(s) => Err(s.message().to_owned()),
+    }
+}
+
+/// What the paid order's invoice is made of: its items (parts, taxable), the tax Stripe charged,
+/// and the buyer (the order's email, else the one the buyer gave Stripe).
+fn order_sale(order: shop::Order, session: &serde_json::Value) -> invoices::OrderSale {
+    let cents = |m: Option<&omneuro_proto::common::v1::Money>| m.map_or(0, |m| m.amount_cents);
+    let email = Some(order.email.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .or_else(|| {
+            session["customer_details"]["email"]
+                .as_str()
+                .or_else(|| session["customer_email"].as_str())
+                .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty())
+        });
+    invoices::OrderSale {
+        lines: order
+            .items
+            .iter()
+            .map(|i| invoices::Line {
+                kind: "part".into(),
+                description: i.name.clone(),
+                quantity: i.quantity,
+                unit_cents: cents(i.unit_price.as_ref()),
+                amount_cents: cents(i.amount.as_ref()),
+                taxable: true,
+            })
+            .collect(),
+        tax_rate_bps: i32::try_from(order.tax_rate_bps).unwrap_or(0),
+        tax_cents: cents(order.tax.as_ref()),
+        order_id: order.id,
+        client_id: order.client_id,
+        email,
     }
 }
 
@@ -226,18 +285,21 @@ async fn stripe(
             .json(serde_json::json!({ "error": "the event has no id or type" }));
     };
     let (id, kind) = (id.to_owned(), kind.to_owned());
-    if let Err(e) = tell_shop(&state, &kind, &event["data"]["object"]).await {
-        tracing::warn!(stripe.event = %id, error = %e, "shop not told; Stripe will retry");
-        return HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "60"))
-            .json(serde_json::json!({ "error": "not handled yet; retry later" }));
-    }
+    let sale = match tell_shop(&state, &kind, &event["data"]["object"]).await {
+        Ok(order) => order.map(|o| order_sale(o, &event["data"]["object"])),
+        Err(e) => {
+            tracing::warn!(stripe.event = %id, error = %e, "shop not told; Stripe will retry");
+            return HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "60"))
+                .json(serde_json::json!({ "error": "not handled yet; retry later" }));
+        }
+    };
     let received = now_utc();
     let span_id = id.clone();
     let object = event["data"]["object"].clone();
     let res = state
         .db
-        .run(move |c| handle(c, &id, &kind, &event, received))
+        .run(move |c| handle(c, &id, &kind, &event, sale.as_ref(), received))
         .await;
     match res {
         Ok(outcome) => {
@@ -263,15 +325,17 @@ async fn stripe(
 }
 
 /// Records the event id and applies its effect in one transaction; a known id changes nothing.
+/// `sale` is the paid shop order the event is about (as shop reported it), invoiced here.
 pub fn handle(
     conn: &mut DbConnection,
     id: &str,
     kind: &str,
     event: &serde_json::Value,
+    sale: Option<&invoices::OrderSale>,
     now: NaiveDateTime,
 ) -> Result<String, DomainError> {
     write_transaction(conn, |c| {
-        let outcome = apply(c, kind, &event["data"]["object"], now)?;
+        let outcome = apply(c, kind, &event["data"]["object"], sale, now)?;
         let created = event["created"].as_i64().unwrap_or(0);
         let inserted = per_backend!(&mut *c, |cc| diesel::insert_into(stripe_events::table)
             .values((
@@ -324,6 +388,7 @@ fn apply(
     c: &mut DbConnection,
     kind: &str,
     obj: &serde_json::Value,
+    sale: Option<&invoices::OrderSale>,
     now: NaiveDateTime,
 ) -> Result<String, DomainError> {
     let currency = obj["currency"].as_str().unwrap_or("usd");
@@ -344,7 +409,31 @@ fn apply(
             if obj["metadata"]["invoice_id"].as_str().is_none()
                 && obj["metadata"]["order_id"].as_str().is_some() =>
         {
-            Ok("shop order paid".into())
+            if obj["payment_status"].as_str() != Some("paid") {
+                return Ok("shop order checkout completed, payment still pending".into());
+            }
+            let Some(sale) = sale else {
+                return Ok("ignored: payment for no order of ours".into());
+            };
+            let pi = obj["payment_intent"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .or_else(|| obj["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let amount = obj["amount_total"].as_i64().unwrap_or(0);
+            // The invoice first (once per order), then its payment (once per PaymentIntent).
+            let invoice = invoices::order_invoice(c, sale, now)?;
+            if invoice.total_cents != amount {
+                tracing::warn!(
+                    invoice = %invoice.number,
+                    invoice_total = invoice.total_cents,
+                    charged = amount,
+                    "Stripe charged another amount than the order's total"
+                );
+            }
+            paid(c, Some(invoice.id), &pi, amount, currency, now)
+                .map(|outcome| format!("shop order paid; {outcome}"))
         }
         "checkout.session.completed" => {
             if obj["payment_status"].as_str() != Some("paid") {

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::db::{Database, now_utc};
+use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_platform::ids;
 use omneuro_platform::stripe::{Stripe, StripeError};
+use omneuro_proto::billing::v1 as billing;
+use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::common::v1::{Money, PageResponse, Timestamp};
 use omneuro_proto::shop::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -18,16 +21,69 @@ use crate::products::{self, Product, ProductQuery};
 use crate::quote::{self, BmsOption, CellType, PricingTable, QuoteRequest, Target};
 use crate::stripe_sync::{CatalogSync, Outcome, SyncError};
 
+/// Where shop orders are taxed (billing keeps the rates).
+pub const TAX_JURISDICTION: &str = "US-MD";
+
 pub struct Shop {
     db: Arc<Database>,
     stripe: Arc<Stripe>,
     sync: Arc<CatalogSync>,
+    /// Sales-tax rates are billing's data: asked at every checkout.
+    billing: BillingServiceClient<TracedChannel>,
 }
 
 impl Shop {
-    pub fn new(db: Arc<Database>, stripe: Arc<Stripe>) -> Self {
+    pub fn new(
+        db: Arc<Database>,
+        stripe: Arc<Stripe>,
+        billing: BillingServiceClient<TracedChannel>,
+    ) -> Self {
         let sync = Arc::new(CatalogSync::new(db.clone(), stripe.clone()));
-        Self { db, stripe, sync }
+        Self {
+            db,
+            stripe,
+            sync,
+            billing,
+        }
+    }
+
+    /// Maryland's sales-tax rate in basis points, from billing. Any failure is UNAVAILABLE: an
+    /// order is never placed with a guessed tax.
+    async fn tax_rate_bps(&self) -> Result<u32, Status> {
+        let mut b = self.billing.clone();
+        let res = grpc::call(
+            "BillingService/GetTaxRate",
+            b.get_tax_rate(auth::request(
+                &Actor::System("shop".into()),
+                billing::GetTaxRateRequest {
+                    jurisdiction: TAX_JURISDICTION.into(),
+                },
+            )),
+        )
+        .await;
+        match res.map(|r| r.into_inner().tax_rate) {
+            Ok(Some(rate)) if rate.rate_bps <= 10_000 => Ok(rate.rate_bps),
+            Ok(_) => Err(Status::unavailable(
+                "Sales tax could not be worked out right now; please try again in a minute.",
+            )),
+            Err(e) => {
+                tracing::warn!(grpc.code = ?e.code(), error = e.message(), "no tax rate from billing");
+                Err(Status::unavailable(
+                    "Sales tax could not be worked out right now; please try again in a minute.",
+                ))
+            }
+        }
+    }
+
+    /// The cart with its tax at billing's current rate (left out, not guessed, when billing does
+    /// not answer: the cart still shows and checkout asks again).
+    async fn cart_with_tax(&self, cart: Cart) -> pb::Cart {
+        let rate = if cart.lines.is_empty() {
+            None
+        } else {
+            self.tax_rate_bps().await.ok()
+        };
+        cart_to_pb(cart, rate)
     }
 
     /// The Stripe catalog sync the RPCs use (share it with the worker: syncs take turns).
@@ -99,7 +155,8 @@ fn usd(cents: i64) -> Option<Money> {
     })
 }
 
-fn cart_to_pb(c: Cart) -> pb::Cart {
+fn cart_to_pb(c: Cart, tax_rate_bps: Option<u32>) -> pb::Cart {
+    let tax = tax_rate_bps.map(|bps| orders::tax(c.total_cents, bps));
     pb::Cart {
         lines: c
             .lines
@@ -113,7 +170,10 @@ fn cart_to_pb(c: Cart) -> pb::Cart {
                 available: l.available,
             })
             .collect(),
-        total: usd(c.total_cents),
+        total: usd(c.total_cents + tax.unwrap_or(0)),
+        subtotal: usd(c.total_cents),
+        tax: tax.and_then(usd),
+        tax_rate_bps: tax_rate_bps.unwrap_or(0),
     }
 }
 
@@ -137,6 +197,10 @@ fn order_to_pb(o: Order) -> pb::Order {
         status_token: o.status_token,
         created_at: Some(Timestamp::from_utc(o.created_at)),
         email: o.email,
+        subtotal: usd(o.subtotal_cents),
+        tax: usd(o.tax_cents),
+        tax_rate_bps: o.tax_rate_bps,
+        client_id: o.client_id.unwrap_or_default(),
     }
 }
 
@@ -232,7 +296,7 @@ impl pb::shop_service_server::ShopService for Shop {
             .db
             .run(move |c| orders::view(c, &r.cart_token, r.acknowledge_prices))
             .await?;
-        Ok(Response::new(cart_to_pb(cart)))
+        Ok(Response::new(self.cart_with_tax(cart).await))
     }
 
     async fn set_cart_item(
@@ -245,7 +309,7 @@ impl pb::shop_service_server::ShopService for Shop {
             .db
             .run(move |c| orders::set_item(c, &r.cart_token, &r.product_id, r.quantity, now))
             .await?;
-        Ok(Response::new(cart_to_pb(cart)))
+        Ok(Response::new(self.cart_with_tax(cart).await))
     }
 
     async fn checkout(
@@ -267,6 +331,9 @@ impl pb::shop_service_server::ShopService for Shop {
                 self.stripe.off_reason().unwrap_or("no key").to_owned(),
             )));
         }
+        // Asked before anything is reserved: without billing's rate no order is placed and no
+        // stock is held (as when Stripe cannot open the payment page).
+        let bps = self.tax_rate_bps().await?;
         let (token, now, cl, em) = (
             r.cart_token.clone(),
             now_utc(),
@@ -275,7 +342,7 @@ impl pb::shop_service_server::ShopService for Shop {
         );
         let order = self
             .db
-            .run(move |c| orders::place(c, &token, cl.as_deref(), &em, now))
+            .run(move |c| orders::place(c, &token, cl.as_deref(), &em, bps, now))
             .await?;
         let mut form: Vec<(String, String)> = vec![
             ("mode".into(), "payment".into()),
@@ -334,6 +401,24 @@ impl pb::shop_service_server::ShopService for Shop {
                     ));
                 }
             }
+        }
+        if order.tax_cents > 0 {
+            let i = order.items.len();
+            form.extend([
+                (format!("line_items[{i}][quantity]"), "1".to_owned()),
+                (
+                    format!("line_items[{i}][price_data][currency]"),
+                    "usd".to_owned(),
+                ),
+                (
+                    format!("line_items[{i}][price_data][unit_amount]"),
+                    order.tax_cents.to_string(),
+                ),
+                (
+                    format!("line_items[{i}][price_data][product_data][name]"),
+                    orders::tax_label(order.tax_rate_bps),
+                ),
+            ]);
         }
         match self
             .stripe

@@ -3,7 +3,7 @@
 //! Layout — domain: `products` (catalog, fitment, demo data), `inventory` (stock counters and the
 //! ledger), `orders` (server-side carts, orders, reservations), `quote` (custom battery packs),
 //! `catalog` (staff catalog edits), `stripe_sync` (one Stripe Product and current Price per product);
-//! `grpc` (the `ShopService` RPCs, Stripe checkout, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+//! `grpc` (the `ShopService` RPCs, Stripe checkout with Maryland sales tax from billing, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod catalog;
 pub mod grpc;
@@ -15,6 +15,7 @@ pub mod schema;
 pub mod stripe_sync;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use omneuro_platform::App;
@@ -23,6 +24,7 @@ use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::secrets::SecretStore;
 use omneuro_platform::stripe::Stripe;
+use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::shop::v1::shop_service_server::{SERVICE_NAME, ShopServiceServer};
 
 pub const NAME: &str = "shop";
@@ -45,7 +47,14 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
     let secrets = SecretStore::from_config(&cfg.secrets).await;
     let stripe = Arc::new(Stripe::from_config(&cfg.stripe, &secrets).await);
-    let service = grpc::Shop::new(db.clone(), stripe);
+    // Checkout asks billing for the sales-tax rate (a lazy channel: shop starts without billing).
+    let up = &cfg.upstreams;
+    let billing = BillingServiceClient::new(omneuro_platform::grpc::channel(
+        &up.billing,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
+    let service = grpc::Shop::new(db.clone(), stripe, billing);
     let sync = service.catalog_sync();
     let spec = DomainSpec {
         name: NAME,

@@ -15,6 +15,25 @@ use crate::schema::{cart_items, carts, order_items, orders, products};
 /// Most of one item a shopper may put in a cart.
 pub const MAX_QUANTITY: i32 = 20;
 
+/// Sales tax on `taxable` cents at `bps` basis points, rounded half up to the cent (the same
+/// rounding billing's invoices use).
+pub fn tax(taxable: i64, bps: u32) -> i64 {
+    (taxable * i64::from(bps) + 5_000) / 10_000
+}
+
+/// How the tax line reads on Stripe's page and receipts: "Maryland sales tax (6%)".
+pub fn tax_label(bps: u32) -> String {
+    let (whole, frac) = (bps / 100, bps % 100);
+    let pct = if frac == 0 {
+        whole.to_string()
+    } else if frac % 10 == 0 {
+        format!("{whole}.{}", frac / 10)
+    } else {
+        format!("{whole}.{frac:02}")
+    };
+    format!("Maryland sales tax ({pct}%)")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartLine {
     pub product_id: String,
@@ -210,6 +229,11 @@ pub struct Order {
     pub client_id: Option<String>,
     pub email: String,
     pub status: String,
+    /// The items before tax.
+    pub subtotal_cents: i64,
+    pub tax_cents: i64,
+    pub tax_rate_bps: u32,
+    /// subtotal + tax: what Stripe charges.
     pub total_cents: i64,
     pub currency: String,
     pub checkout_session_id: Option<String>,
@@ -220,12 +244,14 @@ pub struct Order {
 }
 
 /// Turns the cart into an order: re-priced carts are refused (the shopper must see the new
-/// prices), every item's stock is reserved, the cart is emptied — all or nothing.
+/// prices), every item's stock is reserved, the cart is emptied — all or nothing. Sales tax at
+/// `tax_rate_bps` is added to the items' total.
 pub fn place(
     conn: &mut DbConnection,
     token: &str,
     client_id: Option<&str>,
     email: &str,
+    tax_rate_bps: u32,
     now: NaiveDateTime,
 ) -> Result<Order, DomainError> {
     write_transaction(conn, |c| {
@@ -240,13 +266,18 @@ pub fn place(
             ));
         }
         let id = ids::new_id("ord");
+        let tax_cents = tax(cart.total_cents, tax_rate_bps);
+        let bps = i32::try_from(tax_rate_bps)
+            .map_err(|_| DomainError::invalid("The sales-tax rate is out of range."))?;
         diesel::insert_into(orders::table)
             .values((
                 orders::id.eq(&id),
                 orders::client_id.eq(client_id),
                 orders::email.eq(email),
                 orders::status.eq("pending_payment"),
-                orders::total_cents.eq(cart.total_cents),
+                orders::total_cents.eq(cart.total_cents + tax_cents),
+                orders::tax_cents.eq(tax_cents),
+                orders::tax_rate_bps.eq(bps),
                 orders::status_token.eq(ids::new_secret()),
                 orders::created_at.eq(now),
                 orders::updated_at.eq(now),
@@ -311,6 +342,8 @@ type Row = (
     String,
     String,
     NaiveDateTime,
+    i64,
+    i32,
 );
 
 macro_rules! order_columns {
@@ -326,6 +359,8 @@ macro_rules! order_columns {
             orders::checkout_url,
             orders::status_token,
             orders::created_at,
+            orders::tax_cents,
+            orders::tax_rate_bps,
         )
     };
 }
@@ -357,6 +392,9 @@ fn complete(conn: &mut DbConnection, r: Row) -> Result<Order, DomainError> {
         client_id: r.1,
         email: r.2,
         status: r.3,
+        subtotal_cents: r.4 - r.10,
+        tax_cents: r.10,
+        tax_rate_bps: u32::try_from(r.11).unwrap_or(0),
         total_cents: r.4,
         currency: r.5,
         checkout_session_id: r.6,

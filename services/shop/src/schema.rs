@@ -77,6 +77,8 @@ diesel::table! {
         status_token -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tax_cents -> BigInt,
+        tax_rate_bps -> Integer,
     }
 }
 

@@ -67,6 +67,22 @@ fn id_shaped(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// "Maryland sales tax (6%)" for a rate in basis points ("Maryland sales tax" when unknown).
+fn tax_label(bps: u32) -> String {
+    if bps == 0 {
+        return "Maryland sales tax".to_owned();
+    }
+    let (whole, frac) = (bps / 100, bps % 100);
+    let pct = if frac == 0 {
+        whole.to_string()
+    } else if frac % 10 == 0 {
+        format!("{whole}.{}", frac / 10)
+    } else {
+        format!("{whole}.{frac:02}")
+    };
+    format!("Maryland sales tax ({pct}%)")
+}
+
 fn money(m: Option<&Money>) -> String {
     format_money(m)
 }
@@ -399,6 +415,11 @@ struct CartPage<'a> {
     chrome: Chrome<'a>,
     /// None: shop did not answer.
     lines: Option<Vec<CartLineView>>,
+    subtotal: String,
+    /// "Maryland sales tax (6%)", or a plain label when the rate is not known right now.
+    tax_label: String,
+    /// Empty: shop could not work the tax out now (it is added at checkout).
+    tax: String,
     total: String,
     /// "The price of X changed from $a to $b."
     repriced: Vec<String>,
@@ -434,7 +455,7 @@ async fn cart_page(
             .map(|r| r.into_inner())
         }
     };
-    let (lines, total, repriced) = match cart {
+    let (lines, subtotal, tax_label, tax, total, repriced) = match cart {
         Ok(c) => {
             let repriced = c
                 .lines
@@ -462,15 +483,40 @@ async fn cart_page(
                     quantity: l.quantity,
                 })
                 .collect();
-            let total = c.total.as_ref().map(|t| money(Some(t))).unwrap_or_else(|| {
+            let zero = || {
                 money(Some(&Money {
                     amount_cents: 0,
                     currency: "USD".into(),
                 }))
-            });
-            (Some(lines), total, repriced)
+            };
+            let total = c
+                .total
+                .as_ref()
+                .map(|t| money(Some(t)))
+                .unwrap_or_else(zero);
+            let subtotal = c
+                .subtotal
+                .as_ref()
+                .map(|t| money(Some(t)))
+                .unwrap_or_else(|| total.clone());
+            let tax = c.tax.as_ref().map(|t| money(Some(t))).unwrap_or_default();
+            (
+                Some(lines),
+                subtotal,
+                tax_label(c.tax_rate_bps),
+                tax,
+                total,
+                repriced,
+            )
         }
-        Err(_) => (None, String::new(), Vec::new()),
+        Err(_) => (
+            None,
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            Vec::new(),
+        ),
     };
     let error = if lines.is_none() && error.is_empty() {
         SHOP_BREAK.to_owned()
@@ -484,6 +530,9 @@ async fn cart_page(
         &CartPage {
             chrome: v.chrome(&state.links),
             lines,
+            subtotal,
+            tax_label,
+            tax,
             total,
             repriced,
             error,
@@ -667,6 +716,9 @@ struct OrderPage<'a> {
     status: &'static str,
     explain: &'static str,
     items: Vec<OrderLineView>,
+    subtotal: String,
+    tax_label: String,
+    tax: String,
     total: String,
     placed: String,
     /// Stripe's page while the order waits for payment (empty otherwise).
@@ -756,6 +808,9 @@ async fn order_page(
                             amount: money(i.amount.as_ref()),
                         })
                         .collect(),
+                    subtotal: money(o.subtotal.as_ref().or(o.total.as_ref())),
+                    tax_label: tax_label(o.tax_rate_bps),
+                    tax: money(o.tax.as_ref()),
                     total: money(o.total.as_ref()),
                     placed,
                     pay_url: if o.status == "pending_payment" && q.paid.is_empty() {

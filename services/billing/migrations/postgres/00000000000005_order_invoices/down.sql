@@ -1,0 +1,2 @@
+DROP INDEX invoices_order_once;
+ALTER TABLE invoices DROP COLUMN email;
