@@ -623,6 +623,32 @@ async fn card_payments_declines_3ds_and_refunds_through_localstripe_and_its_sign
             pi.amount.as_ref().unwrap().amount_cents,
             inv.total.as_ref().unwrap().amount_cents
         );
+        // The PaymentIntent belongs to the client's Stripe Customer (made once, from garage).
+        let pi_obj: serde_json::Value = api
+            .get(format!(
+                "{}/v1/payment_intents/{}",
+                stripe.base_url(),
+                pi.payment_intent_id
+            ))
+            .bearer_auth(&stripe.api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let customer = pi_obj["customer"].as_str().unwrap_or_default().to_owned();
+        assert!(customer.starts_with("cus_"), "{pi_obj}");
+        let cus: serde_json::Value = api
+            .get(format!("{}/v1/customers/{customer}", stripe.base_url()))
+            .bearer_auth(&stripe.api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cus["metadata"]["client_id"], client.as_str(), "{cus}");
         let ok = confirm(pi.payment_intent_id.clone(), card("4242424242424242").await).await;
         assert_eq!(ok.status().as_u16(), 200, "{}", ok.text().await.unwrap());
         let paid = wait_status(&mut b, &inv.id, "paid").await;

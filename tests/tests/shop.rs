@@ -170,6 +170,25 @@ async fn twenty_buyers_for_three_units_make_three_orders_and_payment_or_expiry_s
                 .code(),
             Code::InvalidArgument
         );
+        // A product withdrawn from sale, or priced in another currency, can't go in a cart.
+        sdb.execute("UPDATE products SET active = (1 = 0) WHERE id = 'prd_demo_brake_pads'");
+        let gone = set(&mut s, &cart, "prd_demo_brake_pads", 1)
+            .await
+            .unwrap_err();
+        assert!(
+            gone.message().contains("isn't for sale"),
+            "{}",
+            gone.message()
+        );
+        sdb.execute("UPDATE products SET active = (1 = 1) WHERE id = 'prd_demo_brake_pads'");
+        sdb.execute("UPDATE products SET currency = 'EUR' WHERE id = 'prd_demo_tube_10'");
+        let euros = set(&mut s, &cart, "prd_demo_tube_10", 1).await.unwrap_err();
+        assert!(
+            euros.message().contains("can't be sold online"),
+            "{}",
+            euros.message()
+        );
+        sdb.execute("UPDATE products SET currency = 'USD' WHERE id = 'prd_demo_tube_10'");
         let empty = checkout(&mut s, &ids::new_secret()).await.unwrap_err();
         assert!(empty.message().contains("empty"));
 

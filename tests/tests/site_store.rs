@@ -367,8 +367,26 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
         );
         assert_eq!(by_id(&cart.body, "cart-total"), usd(server_total));
 
-        // Nonsense quantities are refused with the shop's words; the cart stays as it was.
+        // Amount tampering: a price posted with the form is ignored; the server's price stands.
         let cart_csrf = cart.csrf();
+        let tampered = shopper
+            .post(
+                "/shop/cart/items",
+                &[
+                    ("csrf", &cart_csrf),
+                    ("product_id", "prd_demo_xt90"),
+                    ("quantity", "2"),
+                    ("price", "1"),
+                    ("unit_amount", "1"),
+                    ("total", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(tampered.status, 303);
+        let after = shopper.get("/shop/cart").await;
+        assert_eq!(by_id(&after.body, "cart-total"), usd(server_total));
+
+        // Nonsense quantities are refused with the shop's words; the cart stays as it was.
         for qty in ["25", "-1"] {
             let bad = shopper
                 .post(

@@ -11,6 +11,8 @@ use omneuro_platform::ids;
 use omneuro_platform::stripe::{Stripe, StripeError};
 use omneuro_proto::billing::v1 as pb;
 use omneuro_proto::common::v1::{Money, Timestamp};
+use omneuro_proto::garage::v1 as garage;
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1 as jobs;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::shop::v1 as shop;
@@ -29,6 +31,8 @@ pub struct Billing {
     jobs: JobsServiceClient<TracedChannel>,
     /// Prices custom battery packs (the deposit invoices).
     shop: ShopServiceClient<TracedChannel>,
+    /// Clients' contact details for their Stripe Customer.
+    garage: GarageServiceClient<TracedChannel>,
 }
 
 impl Billing {
@@ -37,13 +41,69 @@ impl Billing {
         stripe: Arc<Stripe>,
         jobs: JobsServiceClient<TracedChannel>,
         shop: ShopServiceClient<TracedChannel>,
+        garage: GarageServiceClient<TracedChannel>,
     ) -> Self {
         Self {
             db,
             stripe,
             jobs,
             shop,
+            garage,
         }
+    }
+
+    /// The client's contact details from garage (for Stripe's customer and receipts).
+    async fn client_contact(&self, client_id: &str) -> Result<garage::Client, Status> {
+        let mut g = self.garage.clone();
+        grpc::call(
+            "GarageService/GetClient",
+            g.get_client(auth::request(
+                &Actor::System("billing".into()),
+                garage::GetClientRequest {
+                    client_id: client_id.to_owned(),
+                },
+            )),
+        )
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|_| {
+            Status::unavailable(
+                "We can't reach your garage record right now; try again in a minute.",
+            )
+        })
+    }
+
+    /// The client's Stripe Customer, made once (idempotency key per client) and remembered.
+    async fn stripe_customer(&self, client_id: &str) -> Result<String, Status> {
+        let id = client_id.to_owned();
+        if let Some(c) = self
+            .db
+            .run(move |c| invoices::stripe_customer(c, &id))
+            .await?
+        {
+            return Ok(c);
+        }
+        let client = self.client_contact(client_id).await?;
+        let form: Vec<(String, String)> = vec![
+            ("email".into(), client.email),
+            ("name".into(), client.name),
+            ("metadata[client_id]".into(), client_id.to_owned()),
+        ];
+        let customer = self
+            .stripe
+            .post("/v1/customers", &form, &format!("cust-{client_id}"))
+            .await
+            .map_err(stripe_status)?;
+        let Some(cus) = customer["id"].as_str().map(str::to_owned) else {
+            return Err(Status::unavailable(
+                "The card processor gave no customer; try again.",
+            ));
+        };
+        let (id, now) = (client_id.to_owned(), now_utc());
+        Ok(self
+            .db
+            .run(move |c| invoices::remember_customer(c, &id, &cus, now))
+            .await?)
     }
 }
 
@@ -325,8 +385,20 @@ impl pb::billing_service_server::BillingService for Billing {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        // The receipt address Stripe shows on its page (best effort: garage may be down).
+        let mut form = form;
+        if let Ok(contact) = self.client_contact(&inv.client_id).await {
+            form.push(("customer_email".to_owned(), contact.email));
+        }
         // One session per invoice and amount due: a double click opens the same page.
-        let key = format!("{}-checkout-{due}", inv.id);
+        // (The key also says whether the email was known: Stripe refuses a reused key whose
+        // parameters differ.)
+        let with_email = form.iter().any(|(k, _)| k == "customer_email");
+        let key = format!(
+            "{}-checkout-{due}-{}",
+            inv.id,
+            if with_email { "e" } else { "n" }
+        );
         let session = self
             .stripe
             .post("/v1/checkout/sessions", &form, &key)
@@ -358,9 +430,11 @@ impl pb::billing_service_server::BillingService for Billing {
             .run(move |c| invoices::payable(c, &id, Some(&owner)))
             .await?;
         let due = inv.due_cents();
+        let customer = self.stripe_customer(&inv.client_id).await?;
         let form: Vec<(String, String)> = vec![
             ("amount".into(), due.to_string()),
             ("currency".into(), "usd".into()),
+            ("customer".into(), customer),
             ("metadata[invoice_id]".into(), inv.id.clone()),
             ("metadata[invoice_number]".into(), inv.number.clone()),
         ];

@@ -11,7 +11,9 @@ use omneuro_platform::db::{DbConnection, write_transaction};
 use omneuro_platform::error::{DomainError, text};
 use omneuro_platform::{ids, per_backend};
 
-use crate::schema::{invoice_lines, invoice_numbers, invoices, payments, refunds};
+use crate::schema::{
+    invoice_lines, invoice_numbers, invoices, payments, refunds, stripe_customers,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -770,6 +772,37 @@ pub fn receipt(inv: &Invoice, name: &str) -> (String, String, String) {
         money(inv.paid_cents)
     );
     (subject, text, html)
+}
+
+/// The client's Stripe Customer, if one was made.
+pub fn stripe_customer(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> Result<Option<String>, DomainError> {
+    Ok(stripe_customers::table
+        .find(client_id)
+        .select(stripe_customers::customer_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Remembers the client's Stripe Customer (the first one recorded wins).
+pub fn remember_customer(
+    conn: &mut DbConnection,
+    client_id: &str,
+    customer_id: &str,
+    now: NaiveDateTime,
+) -> Result<String, DomainError> {
+    per_backend!(&mut *conn, |c| diesel::insert_into(stripe_customers::table)
+        .values((
+            stripe_customers::client_id.eq(client_id),
+            stripe_customers::customer_id.eq(customer_id),
+            stripe_customers::created_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    stripe_customer(conn, client_id)?
+        .ok_or_else(|| DomainError::Unavailable("customer not stored".into()))
 }
 
 #[cfg(test)]

@@ -70,7 +70,13 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Duration::from_millis(up.request_timeout_ms),
     )?);
     let mailer = Arc::new(Mailer::from_config(&cfg.mail, cfg.environment, &secrets).await?);
-    let service = grpc::Billing::new(db.clone(), stripe, jobs.clone(), shop.clone());
+    let service = grpc::Billing::new(
+        db.clone(),
+        stripe,
+        jobs.clone(),
+        shop.clone(),
+        garage.clone(),
+    );
     let hooks = actix_web::web::Data::new(webhooks::WebhookState {
         db: db.clone(),
         secret: webhook_secret,

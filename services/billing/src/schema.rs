@@ -90,3 +90,11 @@ diesel::joinable!(invoice_lines -> invoices (invoice_id));
 diesel::joinable!(payments -> invoices (invoice_id));
 diesel::joinable!(refunds -> invoices (invoice_id));
 diesel::allow_tables_to_appear_in_same_query!(invoices, invoice_lines, payments, refunds);
+
+diesel::table! {
+    stripe_customers (client_id) {
+        client_id -> Text,
+        customer_id -> Text,
+        created_at -> Timestamp,
+    }
+}
