@@ -16,8 +16,10 @@
 pub mod bench;
 pub mod board;
 pub mod pages;
+pub mod password;
 pub mod signin;
 pub mod staff;
+pub mod totp;
 pub mod walkin;
 
 use std::sync::Arc;
