@@ -3,8 +3,10 @@
 //! Layout: `documents` (domain types and queries), `grpc` (the `KbService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
+pub mod chunking;
 pub mod documents;
 pub mod grpc;
+pub mod redact;
 pub mod schema;
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 
 pub mod conversations;
 pub mod grpc;
+pub mod intent;
 pub mod schema;
 pub mod webhooks;
 
