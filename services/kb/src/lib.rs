@@ -8,6 +8,7 @@ pub mod documents;
 pub mod grpc;
 pub mod redact;
 pub mod schema;
+pub mod search;
 
 use std::sync::Arc;
 
