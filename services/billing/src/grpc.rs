@@ -107,13 +107,6 @@ impl Billing {
     }
 }
 
-fn usd(cents: i64) -> Option<Money> {
-    Some(Money {
-        amount_cents: cents,
-        currency: "USD".into(),
-    })
-}
-
 fn invoice_to_pb(i: Invoice) -> pb::Invoice {
     pb::Invoice {
         next_step: i.next_step().into(),
@@ -130,26 +123,18 @@ fn invoice_to_pb(i: Invoice) -> pb::Invoice {
                 kind: l.kind,
                 description: l.description,
                 quantity: l.quantity,
-                unit_price: usd(l.unit_cents),
-                amount: usd(l.amount_cents),
+                unit_price: Some(Money::usd(l.unit_cents)),
+                amount: Some(Money::usd(l.amount_cents)),
                 taxable: l.taxable,
             })
             .collect(),
-        subtotal: usd(i.subtotal_cents),
+        subtotal: Some(Money::usd(i.subtotal_cents)),
         tax_rate_bps: u32::try_from(i.tax_rate_bps).unwrap_or(0),
-        tax: usd(i.tax_cents),
-        total: usd(i.total_cents),
-        paid: usd(i.paid_cents),
-        refunded: usd(i.refunded_cents),
+        tax: Some(Money::usd(i.tax_cents)),
+        total: Some(Money::usd(i.total_cents)),
+        paid: Some(Money::usd(i.paid_cents)),
+        refunded: Some(Money::usd(i.refunded_cents)),
         created_at: Some(Timestamp::from_utc(i.created_at)),
-    }
-}
-
-fn staff_only(actor: &Actor) -> Result<(), Status> {
-    if actor.is_staff() {
-        Ok(())
-    } else {
-        Err(Status::permission_denied("only shop staff may do this"))
     }
 }
 
@@ -219,7 +204,7 @@ impl pb::billing_service_server::BillingService for Billing {
         req: Request<pb::CreateJobInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         // The lines come from the job (server-side prices), never from the caller.
         let mut j = self.jobs.clone();
@@ -302,7 +287,7 @@ impl pb::billing_service_server::BillingService for Billing {
         &self,
         req: Request<pb::IssueInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
-        staff_only(&auth::actor(&req)?)?;
+        auth::require_staff(&auth::actor(&req)?)?;
         let id = req.into_inner().id;
         let now = now_utc();
         let inv = self.db.run(move |c| invoices::issue(c, &id, now)).await?;
@@ -313,7 +298,7 @@ impl pb::billing_service_server::BillingService for Billing {
         &self,
         req: Request<pb::VoidInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
-        staff_only(&auth::actor(&req)?)?;
+        auth::require_staff(&auth::actor(&req)?)?;
         let id = req.into_inner().id;
         let now = now_utc();
         let inv = self.db.run(move |c| invoices::void(c, &id, now)).await?;
@@ -459,7 +444,7 @@ impl pb::billing_service_server::BillingService for Billing {
         Ok(Response::new(pb::CreatePaymentIntentResponse {
             payment_intent_id: pi_id,
             client_secret: pi["client_secret"].as_str().unwrap_or_default().to_owned(),
-            amount: usd(due),
+            amount: Some(Money::usd(due)),
         }))
     }
 
@@ -555,7 +540,7 @@ impl pb::billing_service_server::BillingService for Billing {
         req: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         let id = r.invoice_id.clone();
         let inv = self.db.run(move |c| invoices::get(c, &id, None)).await?;
@@ -606,17 +591,11 @@ mod tests {
 
     #[test]
     fn the_deposit_line_names_the_pack() {
-        let usd = |c| {
-            Some(Money {
-                amount_cents: c,
-                currency: "USD".into(),
-            })
-        };
         let q = shop::BatteryPackQuote {
             configuration: "20S3P".into(),
             full_volts: "84.0".into(),
-            subtotal: usd(63_100),
-            deposit: usd(41_015),
+            subtotal: Some(Money::usd(63_100)),
+            deposit: Some(Money::usd(41_015)),
             ..Default::default()
         };
         assert_eq!(
@@ -626,7 +605,7 @@ mod tests {
         let q = shop::BatteryPackQuote {
             configuration: "16S4P".into(),
             full_volts: "67.2".into(),
-            subtotal: usd(45_170),
+            subtotal: Some(Money::usd(45_170)),
             ..q
         };
         assert_eq!(

@@ -54,7 +54,7 @@ impl Jobs {
             id: e.id,
             job_id: e.job_id,
             vehicle_label: e.vehicle_label,
-            total: Some(usd(e.total_cents)),
+            total: Some(Money::usd(e.total_cents)),
             status: e.status,
             sent_at: Some(Timestamp::from_utc(e.sent_at)),
             lines: e.lines.into_iter().map(line_to_pb).collect(),
@@ -88,7 +88,7 @@ impl Jobs {
                 })
                 .collect(),
             estimate: est.map(|e| self.estimate_to_pb(e)),
-            lines_total: Some(usd(total)),
+            lines_total: Some(Money::usd(total)),
         }))
     }
 
@@ -174,14 +174,6 @@ fn appointment_to_pb(a: workorders::AppointmentInfo) -> pb::Appointment {
 /// The client a caller is confined to: a client sees only their own; staff and system see all.
 fn owner(actor: &Actor) -> Option<String> {
     actor.client_id().map(str::to_owned)
-}
-
-fn staff_only(actor: &Actor) -> Result<(), Status> {
-    if actor.is_staff() {
-        Ok(())
-    } else {
-        Err(Status::permission_denied("only shop staff may do this"))
-    }
 }
 
 fn slot_request(s: Option<pb::Slot>) -> Result<SlotRequest, Status> {
@@ -506,7 +498,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::MoveJobRequest>,
     ) -> Result<Response<pb::WorkOrder>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         let to = JobStatus::parse(&r.to_status)
             .ok_or_else(|| Status::invalid_argument(format!("unknown status `{}`", r.to_status)))?;
@@ -558,7 +550,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::CreateWalkInRequest>,
     ) -> Result<Response<pb::WorkOrder>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         let mut g = self.garage.clone();
         let vehicle = grpc::call(
@@ -617,7 +609,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::GetWorkbenchRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
-        staff_only(&auth::actor(&req)?)?;
+        auth::require_staff(&auth::actor(&req)?)?;
         self.workbench(req.into_inner().job_id).await
     }
 
@@ -626,7 +618,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::AddNoteRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
         self.db
@@ -640,7 +632,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::AddLaborRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
         self.db
@@ -664,7 +656,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::AddPartRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let r = req.into_inner();
         // Name and price from the shop catalog, never from the caller.
         let mut s = self.shop.clone();
@@ -759,7 +751,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::RemoveLineRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
-        staff_only(&auth::actor(&req)?)?;
+        auth::require_staff(&auth::actor(&req)?)?;
         let r = req.into_inner();
         let id = r.job_id.clone();
         let (job, line) = (r.job_id.clone(), r.line_id.clone());
@@ -797,7 +789,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::AssignTechRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
-        staff_only(&auth::actor(&req)?)?;
+        auth::require_staff(&auth::actor(&req)?)?;
         let r = req.into_inner();
         let (now, id) = (now_utc(), r.job_id.clone());
         self.db
@@ -811,7 +803,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::SendEstimateRequest>,
     ) -> Result<Response<pb::Estimate>, Status> {
         let actor = auth::actor(&req)?;
-        staff_only(&actor)?;
+        auth::require_staff(&actor)?;
         let id = req.into_inner().job_id;
         let (who, now) = (actor.encode(), now_utc());
         let est = self
@@ -904,13 +896,6 @@ impl pb::jobs_service_server::JobsService for Jobs {
                 })
                 .collect(),
         }))
-    }
-}
-
-fn usd(cents: i64) -> Money {
-    Money {
-        amount_cents: cents,
-        currency: "USD".into(),
     }
 }
 

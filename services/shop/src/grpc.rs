@@ -148,13 +148,6 @@ fn fitment_from_pb(list: Vec<pb::Fitment>) -> Vec<(String, String)> {
     list.into_iter().map(|f| (f.make_id, f.model_id)).collect()
 }
 
-fn usd(cents: i64) -> Option<Money> {
-    Some(Money {
-        amount_cents: cents,
-        currency: "USD".into(),
-    })
-}
-
 fn cart_to_pb(c: Cart, tax_rate_bps: Option<u32>) -> pb::Cart {
     let tax = tax_rate_bps.map(|bps| orders::tax(c.total_cents, bps));
     pb::Cart {
@@ -165,14 +158,14 @@ fn cart_to_pb(c: Cart, tax_rate_bps: Option<u32>) -> pb::Cart {
                 product_id: l.product_id,
                 name: l.name,
                 quantity: l.quantity,
-                unit_price: usd(l.unit_cents),
-                repriced_from: l.repriced_from.and_then(usd),
+                unit_price: Some(Money::usd(l.unit_cents)),
+                repriced_from: l.repriced_from.map(Money::usd),
                 available: l.available,
             })
             .collect(),
-        total: usd(c.total_cents + tax.unwrap_or(0)),
-        subtotal: usd(c.total_cents),
-        tax: tax.and_then(usd),
+        total: Some(Money::usd(c.total_cents + tax.unwrap_or(0))),
+        subtotal: Some(Money::usd(c.total_cents)),
+        tax: tax.map(Money::usd),
         tax_rate_bps: tax_rate_bps.unwrap_or(0),
     }
 }
@@ -188,17 +181,17 @@ fn order_to_pb(o: Order) -> pb::Order {
                 product_id: i.product_id,
                 name: i.name,
                 quantity: i.quantity,
-                unit_price: usd(i.unit_cents),
-                amount: usd(i.amount_cents),
+                unit_price: Some(Money::usd(i.unit_cents)),
+                amount: Some(Money::usd(i.amount_cents)),
             })
             .collect(),
-        total: usd(o.total_cents),
+        total: Some(Money::usd(o.total_cents)),
         checkout_url: o.checkout_url,
         status_token: o.status_token,
         created_at: Some(Timestamp::from_utc(o.created_at)),
         email: o.email,
-        subtotal: usd(o.subtotal_cents),
-        tax: usd(o.tax_cents),
+        subtotal: Some(Money::usd(o.subtotal_cents)),
+        tax: Some(Money::usd(o.tax_cents)),
         tax_rate_bps: o.tax_rate_bps,
         client_id: o.client_id.unwrap_or_default(),
     }
@@ -617,12 +610,12 @@ impl pb::shop_service_server::ShopService for Shop {
                 .iter()
                 .map(|l| pb::QuoteLine {
                     description: l.description.clone(),
-                    amount: usd(l.amount_cents),
+                    amount: Some(Money::usd(l.amount_cents)),
                 })
                 .collect(),
-            subtotal: usd(q.subtotal_cents),
-            deposit: usd(q.deposit_cents),
-            balance: usd(q.balance_cents),
+            subtotal: Some(Money::usd(q.subtotal_cents)),
+            deposit: Some(Money::usd(q.deposit_cents)),
+            balance: Some(Money::usd(q.balance_cents)),
             warranty: q.warranty.to_owned(),
             safety_notes: q.safety_notes.clone(),
         }))

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tonic::Code;
 
 use crate::pages::{ADDRESS, MakeView, SiteState};
-use crate::visitor::{Chrome, Visitor, page, see_other, site_actor};
+use crate::visitor::{Chrome, Visitor, forbidden, page, see_other, site_actor};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.route("/signin", get().to(signin_form))
@@ -31,12 +31,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/garage/vehicles/{id}/archive", post().to(vehicle_archive))
         .route("/garage/profile", get().to(profile_form))
         .route("/garage/profile", post().to(profile_save));
-}
-
-/// A form post that failed the CSRF check: nothing changes, and the page says why.
-fn forbidden(req: &HttpRequest) -> HttpResponse {
-    tracing::warn!("form post refused: CSRF token or origin did not match");
-    error_page(StatusCode::FORBIDDEN, &request_id(req))
 }
 
 /// The HTTP status and sentence a person sees for a failed call.
@@ -457,17 +451,6 @@ async fn garage_home(state: Data<SiteState>, req: HttpRequest, q: Query<Flash>) 
         &req,
         &v.cookies,
     )
-}
-
-/// Pages below need a signed-in client; anyone else is sent to sign in.
-macro_rules! signed_in {
-    ($state:expr, $req:expr) => {{
-        let v = Visitor::of(&$state, &$req).await;
-        match v.actor() {
-            Some(actor) => (v, actor),
-            None => return see_other("/signin", &v.cookies),
-        }
-    }};
 }
 
 #[derive(Deserialize, Default, Clone)]

@@ -4,6 +4,17 @@
 //! Layout: `upstream` (gRPC clients), `pages` (handlers and templates). `main.rs` only calls
 //! [`omneuro_platform::app::main`] with [`build`].
 
+/// In a handler: the signed-in visitor and their caller identity, or a redirect to sign in.
+macro_rules! signed_in {
+    ($state:expr, $req:expr) => {{
+        let v = $crate::visitor::Visitor::of(&$state, &$req).await;
+        match v.actor() {
+            Some(actor) => (v, actor),
+            None => return $crate::visitor::see_other("/signin", &v.cookies),
+        }
+    }};
+}
+
 pub mod account;
 pub mod cache;
 pub mod pages;

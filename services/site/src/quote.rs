@@ -10,14 +10,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use omneuro_platform::auth;
 use omneuro_platform::grpc;
-use omneuro_platform::http::{error_page, request_id};
 use omneuro_proto::billing::v1 as billing;
 use omneuro_proto::shop::v1 as shop;
 use serde::Deserialize;
 use tonic::Code;
 
 use crate::pages::{SiteState, format_money};
-use crate::visitor::{Chrome, Visitor, page, see_other, site_actor};
+use crate::visitor::{Chrome, Visitor, forbidden, page, see_other, site_actor};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.route("/shop/battery-quote", get().to(calculator))
@@ -316,8 +315,7 @@ async fn request_build(
     };
     let f = form.into_inner();
     if !v.csrf_ok(&state, &req, &f.csrf) {
-        tracing::warn!("form post refused: CSRF token or origin did not match");
-        return error_page(StatusCode::FORBIDDEN, &request_id(&req));
+        return forbidden(&req);
     }
     let pack = PackForm {
         range_miles: f.range_miles,

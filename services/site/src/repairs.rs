@@ -13,8 +13,8 @@ use omneuro_proto::jobs::v1 as jobs;
 use serde::Deserialize;
 use tonic::Code;
 
-use crate::pages::SiteState;
-use crate::visitor::{Chrome, Visitor, page, see_other, site_actor};
+use crate::pages::{SiteState, format_money};
+use crate::visitor::{Chrome, Visitor, forbidden, page, private, see_other, site_actor};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.route("/garage/book", get().to(book_form))
@@ -109,21 +109,6 @@ fn failure(s: &tonic::Status) -> (StatusCode, String) {
             "Booking is taking a break right now. Please try again in a minute.".to_owned(),
         ),
     }
-}
-
-fn forbidden(req: &HttpRequest) -> HttpResponse {
-    tracing::warn!("form post refused: CSRF token or origin did not match");
-    error_page(StatusCode::FORBIDDEN, &request_id(req))
-}
-
-macro_rules! signed_in {
-    ($state:expr, $req:expr) => {{
-        let v = Visitor::of(&$state, &$req).await;
-        match v.actor() {
-            Some(actor) => (v, actor),
-            None => return see_other("/signin", &v.cookies),
-        }
-    }};
 }
 
 // ---- booking ---------------------------------------------------------------------------------
@@ -384,10 +369,6 @@ async fn load_estimate(state: &SiteState, actor: &Actor, job_id: &str) -> Option
     .map(|r| r.into_inner())
 }
 
-fn money(m: Option<&omneuro_proto::common::v1::Money>) -> String {
-    crate::pages::format_money(m)
-}
-
 fn estimate_status(s: &str) -> &'static str {
     match s {
         "sent" => "Waiting for your answer",
@@ -435,7 +416,7 @@ fn job_view<'a>(
             let token = e.url.rsplit('/').next().unwrap_or_default().to_owned();
             (
                 format!("/estimate/{token}"),
-                money(e.total.as_ref()),
+                format_money(e.total.as_ref()),
                 estimate_status(&e.status).to_owned(),
                 e.status == "sent",
             )
@@ -782,10 +763,10 @@ fn estimate_view<'a>(
                 } else {
                     l.quantity.to_string()
                 };
-                (l.description.clone(), qty, money(l.amount.as_ref()))
+                (l.description.clone(), qty, format_money(l.amount.as_ref()))
             })
             .collect(),
-        total: money(est.total.as_ref()),
+        total: format_money(est.total.as_ref()),
         status: estimate_status(&est.status),
         open: est.status == "sent",
         est,
@@ -870,17 +851,4 @@ async fn estimate_decide(
             }
         }
     }
-}
-
-/// Pages reached by a bearer link: never cached, indexed, or leaked through the Referer header.
-fn private(resp: &mut HttpResponse) {
-    let h = resp.headers_mut();
-    h.insert(
-        actix_web::http::header::HeaderName::from_static("x-robots-tag"),
-        actix_web::http::header::HeaderValue::from_static("noindex"),
-    );
-    h.insert(
-        actix_web::http::header::REFERRER_POLICY,
-        actix_web::http::header::HeaderValue::from_static("no-referrer"),
-    );
 }

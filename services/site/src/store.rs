@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tonic::Code;
 
 use crate::pages::{SiteState, format_money};
-use crate::visitor::{Chrome, Visitor, page, see_other, site_actor};
+use crate::visitor::{Chrome, Visitor, forbidden, page, private, see_other, site_actor};
 
 /// The cart cookie: a bearer secret naming the server-side cart (shop keeps only its hash).
 pub const CART_COOKIE: &str = "jj_cart";
@@ -47,11 +47,6 @@ fn failure(s: &tonic::Status, break_notice: &str) -> (StatusCode, String) {
         Code::NotFound => (StatusCode::NOT_FOUND, s.message().to_owned()),
         _ => (StatusCode::SERVICE_UNAVAILABLE, break_notice.to_owned()),
     }
-}
-
-fn forbidden(req: &HttpRequest) -> HttpResponse {
-    tracing::warn!("form post refused: CSRF token or origin did not match");
-    error_page(StatusCode::FORBIDDEN, &request_id(req))
 }
 
 fn not_found(req: &HttpRequest) -> HttpResponse {
@@ -83,10 +78,6 @@ fn tax_label(bps: u32) -> String {
     format!("Maryland sales tax ({pct}%)")
 }
 
-fn money(m: Option<&Money>) -> String {
-    format_money(m)
-}
-
 /// `unit × quantity` in the unit's currency.
 fn times(unit: Option<&Money>, quantity: i32) -> String {
     unit.map(|u| {
@@ -100,17 +91,6 @@ fn times(unit: Option<&Money>, quantity: i32) -> String {
 
 fn public_url(state: &SiteState) -> &str {
     state.links.public_url.trim_end_matches('/')
-}
-
-/// Pages reached by a bearer link: never indexed, nor leaked through the Referer header.
-fn private(resp: &mut HttpResponse) {
-    use actix_web::http::header::{HeaderName, HeaderValue, REFERRER_POLICY};
-    let h = resp.headers_mut();
-    h.insert(
-        HeaderName::from_static("x-robots-tag"),
-        HeaderValue::from_static("noindex"),
-    );
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
 }
 
 // ---- the catalog ------------------------------------------------------------------------------
@@ -141,7 +121,7 @@ fn category_label(c: &str) -> String {
 
 fn card(p: shop::Product) -> ProductCard {
     ProductCard {
-        price: money(p.price.as_ref()),
+        price: format_money(p.price.as_ref()),
         in_stock: p.stock > 0,
         stock: p.stock,
         category_label: category_label(&p.category),
@@ -465,8 +445,8 @@ async fn cart_page(
                         format!(
                             "The price of {} changed from {} to {}.",
                             l.name,
-                            money(Some(old)),
-                            money(l.unit_price.as_ref())
+                            format_money(Some(old)),
+                            format_money(l.unit_price.as_ref())
                         )
                     })
                 })
@@ -475,7 +455,7 @@ async fn cart_page(
                 .lines
                 .into_iter()
                 .map(|l| CartLineView {
-                    unit: money(l.unit_price.as_ref()),
+                    unit: format_money(l.unit_price.as_ref()),
                     amount: times(l.unit_price.as_ref(), l.quantity),
                     short: (l.available < i64::from(l.quantity)).then_some(l.available),
                     product_id: l.product_id,
@@ -484,7 +464,7 @@ async fn cart_page(
                 })
                 .collect();
             let zero = || {
-                money(Some(&Money {
+                format_money(Some(&Money {
                     amount_cents: 0,
                     currency: "USD".into(),
                 }))
@@ -492,14 +472,18 @@ async fn cart_page(
             let total = c
                 .total
                 .as_ref()
-                .map(|t| money(Some(t)))
+                .map(|t| format_money(Some(t)))
                 .unwrap_or_else(zero);
             let subtotal = c
                 .subtotal
                 .as_ref()
-                .map(|t| money(Some(t)))
+                .map(|t| format_money(Some(t)))
                 .unwrap_or_else(|| total.clone());
-            let tax = c.tax.as_ref().map(|t| money(Some(t))).unwrap_or_default();
+            let tax = c
+                .tax
+                .as_ref()
+                .map(|t| format_money(Some(t)))
+                .unwrap_or_default();
             (
                 Some(lines),
                 subtotal,
@@ -804,14 +788,14 @@ async fn order_page(
                         .map(|i| OrderLineView {
                             name: i.name.clone(),
                             quantity: i.quantity,
-                            unit: money(i.unit_price.as_ref()),
-                            amount: money(i.amount.as_ref()),
+                            unit: format_money(i.unit_price.as_ref()),
+                            amount: format_money(i.amount.as_ref()),
                         })
                         .collect(),
-                    subtotal: money(o.subtotal.as_ref().or(o.total.as_ref())),
+                    subtotal: format_money(o.subtotal.as_ref().or(o.total.as_ref())),
                     tax_label: tax_label(o.tax_rate_bps),
-                    tax: money(o.tax.as_ref()),
-                    total: money(o.total.as_ref()),
+                    tax: format_money(o.tax.as_ref()),
+                    total: format_money(o.total.as_ref()),
                     placed,
                     pay_url: if o.status == "pending_payment" && q.paid.is_empty() {
                         o.checkout_url
@@ -870,7 +854,7 @@ pub async fn my_invoices(state: &SiteState, actor: &Actor) -> Option<Vec<Invoice
             .invoices
             .into_iter()
             .map(|i| InvoiceRow {
-                total: money(i.total.as_ref()),
+                total: format_money(i.total.as_ref()),
                 status: invoice_status(&i.status),
                 id: i.id,
                 number: i.number,
@@ -923,7 +907,7 @@ fn invoice_view<'a>(
         if cents(m) == 0 {
             String::new()
         } else {
-            money(m)
+            format_money(m)
         }
     };
     let due = if open {
@@ -931,7 +915,7 @@ fn invoice_view<'a>(
             .total
             .as_ref()
             .map_or_else(|| "USD".to_owned(), |t| t.currency.clone());
-        money(Some(&Money {
+        format_money(Some(&Money {
             amount_cents: cents(inv.total.as_ref()) - cents(inv.paid.as_ref()),
             currency,
         }))
@@ -954,14 +938,14 @@ fn invoice_view<'a>(
             .map(|l| InvoiceLineView {
                 description: l.description.clone(),
                 quantity: l.quantity,
-                unit: money(l.unit_price.as_ref()),
-                amount: money(l.amount.as_ref()),
+                unit: format_money(l.unit_price.as_ref()),
+                amount: format_money(l.amount.as_ref()),
             })
             .collect(),
-        subtotal: money(inv.subtotal.as_ref()),
+        subtotal: format_money(inv.subtotal.as_ref()),
         tax_rate: format!("{}.{:02} %", inv.tax_rate_bps / 100, inv.tax_rate_bps % 100),
-        tax: money(inv.tax.as_ref()),
-        total: money(inv.total.as_ref()),
+        tax: format_money(inv.tax.as_ref()),
+        total: format_money(inv.total.as_ref()),
         paid: nonzero(inv.paid.as_ref()),
         refunded: nonzero(inv.refunded.as_ref()),
         due,
@@ -987,16 +971,6 @@ async fn load_invoice(
     )
     .await
     .map(|r| r.into_inner())
-}
-
-macro_rules! signed_in {
-    ($state:expr, $req:expr) => {{
-        let v = Visitor::of(&$state, &$req).await;
-        match v.actor() {
-            Some(actor) => (v, actor),
-            None => return see_other("/signin", &v.cookies),
-        }
-    }};
 }
 
 async fn invoice_page(

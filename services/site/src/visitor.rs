@@ -150,3 +150,21 @@ pub fn see_other(to: &str, cookies: &[String]) -> HttpResponse {
     }
     b.finish()
 }
+
+/// A form post that failed the CSRF check: nothing changes, and the page says why.
+pub fn forbidden(req: &HttpRequest) -> HttpResponse {
+    tracing::warn!("form post refused: CSRF token or origin did not match");
+    error_page(StatusCode::FORBIDDEN, &request_id(req))
+}
+
+/// Pages reached by a bearer link (status, estimate, order): never indexed, nor leaked through
+/// the Referer header.
+pub fn private(resp: &mut HttpResponse) {
+    use actix_web::http::header::{HeaderName, HeaderValue, REFERRER_POLICY};
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-robots-tag"),
+        HeaderValue::from_static("noindex"),
+    );
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+}

@@ -121,6 +121,15 @@ pub fn actor<T>(req: &tonic::Request<T>) -> Result<Actor, Status> {
         .ok_or_else(|| Status::unauthenticated("this call needs a caller identity"))
 }
 
+/// Refuses anyone but shop staff (`PERMISSION_DENIED`).
+pub fn require_staff(actor: &Actor) -> Result<(), Status> {
+    if actor.is_staff() {
+        Ok(())
+    } else {
+        Err(Status::permission_denied("only shop staff may do this"))
+    }
+}
+
 /// The caller, who must be a signed-in client.
 pub fn client<T>(req: &tonic::Request<T>) -> Result<String, Status> {
     match actor(req)? {

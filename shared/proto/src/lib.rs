@@ -6,6 +6,16 @@ pub mod common {
     pub mod v1 {
         tonic::include_proto!("omneuro.common.v1");
 
+        impl Money {
+            /// US dollars, in cents (the shop's only currency today).
+            pub fn usd(amount_cents: i64) -> Self {
+                Self {
+                    amount_cents,
+                    currency: "USD".into(),
+                }
+            }
+        }
+
         impl Timestamp {
             /// From a UTC time as the services store it (diesel `Timestamp`, no zone).
             pub fn from_utc(t: chrono::NaiveDateTime) -> Self {
