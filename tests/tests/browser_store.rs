@@ -204,7 +204,7 @@ async fn a_shopper_buys_parts_that_fit_and_a_client_pays_an_invoice_in_the_brows
         .await
         .unwrap();
 
-        let mut sc = shop::shop_service_client::ShopServiceClient::new(
+        let sc = shop::shop_service_client::ShopServiceClient::new(
             tonic::transport::Endpoint::from_shared(shop_p.grpc_url())
                 .unwrap()
                 .connect_lazy(),
@@ -277,7 +277,6 @@ async fn a_shopper_buys_parts_that_fit_and_a_client_pays_an_invoice_in_the_brows
             .await
         );
         assert!(std::fs::read_dir(&shots).unwrap().count() >= 7);
-        let _ = &mut sc;
         drop(site);
         drop(billing_p);
         drop(shop_p);

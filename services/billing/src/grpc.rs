@@ -164,17 +164,7 @@ fn deposit_line(q: &shop::BatteryPackQuote, cell: &str, bms: &str, deposit_cents
 
 /// Stripe's answer as a status for the caller (its key never appears in messages).
 fn stripe_status(e: StripeError) -> Status {
-    match e {
-        StripeError::Off(why) => Status::failed_precondition(format!(
-            "Online payment is switched off ({why}); please pay at the counter."
-        )),
-        StripeError::Refused { message, .. } => {
-            Status::failed_precondition(format!("The card processor refused: {message}"))
-        }
-        StripeError::Unavailable(_) => {
-            Status::unavailable("The card processor is unavailable; please try again in a minute.")
-        }
-    }
+    e.into_status("please pay at the counter")
 }
 
 #[tonic::async_trait]

@@ -216,17 +216,7 @@ fn job_parts_caller<T>(req: &Request<T>) -> Result<String, Status> {
 }
 
 fn stripe_status(e: StripeError) -> Status {
-    match e {
-        StripeError::Off(why) => Status::failed_precondition(format!(
-            "Online checkout is switched off ({why}); visit the shop to buy."
-        )),
-        StripeError::Refused { message, .. } => {
-            Status::failed_precondition(format!("The card processor refused: {message}"))
-        }
-        StripeError::Unavailable(_) => {
-            Status::unavailable("The card processor is unavailable; please try again in a minute.")
-        }
-    }
+    e.into_status("visit the shop to buy")
 }
 
 #[tonic::async_trait]

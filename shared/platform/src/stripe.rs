@@ -56,6 +56,22 @@ pub enum StripeError {
 }
 
 impl StripeError {
+    /// The typed status a caller sees; `when_off` says what to do instead while Stripe is off
+    /// (e.g. "please pay at the counter").
+    pub fn into_status(self, when_off: &str) -> tonic::Status {
+        match self {
+            StripeError::Off(why) => tonic::Status::failed_precondition(format!(
+                "Online payment is switched off ({why}); {when_off}."
+            )),
+            StripeError::Refused { message, .. } => {
+                tonic::Status::failed_precondition(format!("The card processor refused: {message}"))
+            }
+            StripeError::Unavailable(_) => tonic::Status::unavailable(
+                "The card processor is unavailable; please try again in a minute.",
+            ),
+        }
+    }
+
     pub fn is_permanent(&self) -> bool {
         !matches!(self, StripeError::Unavailable(_))
     }
