@@ -19,6 +19,23 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# db_url SERVICE: the service's database — SQLite under $state/data, or with DATABASE_URL set one
+# PostgreSQL database per service (omneuro_<service>), created if missing. Needs $state.
+db_url() {
+  local svc=$1
+  if [[ -n "${DATABASE_URL:-}" ]]; then
+    local base=${DATABASE_URL%/}
+    [[ $base =~ ^(postgres(ql)?://[^/]+) ]] && base=${BASH_REMATCH[1]}
+    if command -v psql >/dev/null; then
+      psql "$base/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname='omneuro_$svc'" | grep -q 1 \
+        || psql "$base/postgres" -qc "CREATE DATABASE omneuro_$svc" >/dev/null
+    fi
+    echo "$base/omneuro_$svc"
+  else
+    echo "sqlite://$state/data/$svc.db"
+  fi
+}
+
 ensure_cargo() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 }

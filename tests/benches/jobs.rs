@@ -138,14 +138,11 @@ async fn main() {
         );
 
         // Status page vs homepage through nginx.
-        let site = start_web(
-            "site",
-            &[
-                ("garage", g.grpc_url()),
-                ("jobs", j.grpc_url()),
-                ("shop", s.grpc_url()),
-            ],
-        )
+        let site = start_site(&[
+            ("garage", g.grpc_url()),
+            ("jobs", j.grpc_url()),
+            ("shop", s.grpc_url()),
+        ])
         .await;
         let tmp = TempDir::new("benchjobs");
         let closed = format!("127.0.0.1:{}", free_port());

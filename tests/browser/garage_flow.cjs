@@ -1,12 +1,15 @@
 // The client garage end to end in a real browser (Debian Chromium driven by playwright-core),
 // through nginx: a new client signs in with the link read from the SMTP peer, adds a Begode
-// electric unicycle and an "other" make, books Tuesday Morning and sees the job; a staff member
-// moves it to diagnosing, then ready; the status link shows the new state.
+// electric unicycle and an "other" make, books Tuesday Morning and sees the job; the owner signs
+// in with password + authenticator app (set up on the first sign-in), invites a tech by email;
+// the tech accepts, signs in and moves the job to diagnosing, then ready; the status link shows
+// the new state.
 //
 // Run by tests/tests/browser.rs with: NODE_MODULES, CHROMIUM, PUBLIC_URL, TECH_URL, MAIL_DIR,
-// EMAIL, PHONE, STAFF_KEY, SHOTS. Prints one JSON line: {"job_url", "status_url"}.
+// EMAIL, PHONE, OWNER_EMAIL, OWNER_PASSWORD, TECH_EMAIL, TECH_PASSWORD, SHOTS.
+// Prints one JSON line: {"job_url", "status_url"}.
 'use strict';
-const { env, snap, expectText, mailedLink, launch } = require('./lib.cjs');
+const { env, snap, expectText, mailedMatch, mailedLink, totp, launch } = require('./lib.cjs');
 
 const PUBLIC = env('PUBLIC_URL');
 const TECH = env('TECH_URL');
@@ -91,11 +94,58 @@ const EMAIL = env('EMAIL');
     await snap(page, 'garage-with-job');
 
     // ---- a staff member, on a tablet, on the tech host ----
+    // ---- the owner (made with `portal create-owner`) signs in: password, then setting up the
+    // authenticator app on the first sign-in ----
+    const ownerCtx = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const owner = await ownerCtx.newPage();
+    const ownerSignIn = async () => {
+      await owner.goto(`${TECH}/signin`);
+      await owner.fill('#email', env('OWNER_EMAIL'));
+      await owner.fill('#password', env('OWNER_PASSWORD'));
+      await owner.click('#account-form button');
+    };
+    await ownerSignIn();
+    await owner.waitForURL('**/signin/enroll');
+    const key = (await owner.textContent('#totp-key')).replace(/\s+/g, '');
+    await snap(owner, 'owner-sets-up-authenticator');
+    await owner.fill('#code', totp(key));
+    await owner.click('#enroll-form button');
+    await expectText(owner, 'h1', 'Save your recovery codes');
+    await snap(owner, 'owner-recovery-codes');
+    await owner.click('#continue');
+    await owner.waitForURL('**/jobs');
+    // Signed out and back in: password + the app's next code.
+    await owner.click('header form button');
+    await owner.waitForURL('**/signin');
+    await ownerSignIn();
+    await owner.waitForURL('**/signin/code');
+    await owner.fill('#code', totp(key, 30));
+    await owner.click('#code-form button');
+    await owner.waitForURL('**/jobs');
+    await snap(owner, 'owner-board');
+
+    // ---- the owner invites a tech ----
+    await owner.goto(`${TECH}/staff`);
+    await owner.fill('#invite-name', 'Marcus');
+    await owner.fill('#invite-email', env('TECH_EMAIL'));
+    await owner.selectOption('#invite-role', 'tech');
+    await owner.click('#invite-form button');
+    await expectText(owner, '#notice', 'Invite sent');
+    await snap(owner, 'owner-invited-tech');
+
+    // ---- the tech accepts the invite, signs in and moves the job ----
+    const invite = await mailedMatch(env('TECH_EMAIL'), 'invited', /https?:\/\/\S+\/invite\/[A-Za-z0-9_-]+/);
     const staff = await browser.newContext({ viewport: { width: 1024, height: 768 } });
     const desk = await staff.newPage();
-    await desk.goto(`${TECH}/signin`);
-    await desk.fill('#staff_key', env('STAFF_KEY'));
-    await desk.click('#staff-key-form button');
+    await desk.goto(invite);
+    await snap(desk, 'tech-invite');
+    await desk.fill('#password', env('TECH_PASSWORD'));
+    await desk.fill('#confirm', env('TECH_PASSWORD'));
+    await desk.click('#accept-form button');
+    await desk.waitForURL('**/signin?welcome=1');
+    await desk.fill('#email', env('TECH_EMAIL'));
+    await desk.fill('#password', env('TECH_PASSWORD'));
+    await desk.click('#account-form button');
     await desk.waitForURL('**/jobs');
     await snap(desk, 'staff-board');
     const jobId = jobUrl.split('/').pop();
@@ -105,6 +155,9 @@ const EMAIL = env('EMAIL');
       await desk.waitForURL(`**/jobs/${jobId}`);
       await snap(desk, `staff-moved-${to}`);
     }
+    // A tech can't open the owner's pages.
+    const denied = await desk.goto(`${TECH}/staff`);
+    if (denied.status() !== 403) throw new Error(`a tech opened /staff: ${denied.status()}`);
 
     // ---- the client follows the status link (no sign-in needed) ----
     const anyone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });

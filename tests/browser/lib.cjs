@@ -34,20 +34,48 @@ async function waitForText(page, selector, text, ms = 20000) {
   }
 }
 
-async function mailedLink(email) {
+/// The first match of `re` in the newest mail to `email` whose subject contains `subject`.
+async function mailedMatch(email, subject, re) {
   const dir = env('MAIL_DIR');
   const deadline = Date.now() + 20000;
   while (Date.now() < deadline) {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort().reverse()) {
       const m = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-      if (m.to.includes(email) && m.subject.includes('sign-in link')) {
-        const found = m.text.match(/https?:\/\/\S+\/signin\/link\?token=[A-Za-z0-9_-]+/);
+      if (m.to.includes(email) && m.subject.includes(subject)) {
+        const found = m.text.match(re);
         if (found) return found[0];
       }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no sign-in mail for ${email}`);
+  throw new Error(`no "${subject}" mail for ${email}`);
+}
+
+async function mailedLink(email) {
+  return mailedMatch(email, 'sign-in link', /https?:\/\/\S+\/signin\/link\?token=[A-Za-z0-9_-]+/);
+}
+
+/// The RFC 6238 code an authenticator app shows for a base32 key, `offset` seconds from now.
+function totp(keyB32, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const bytes = [];
+  for (const ch of keyB32.replace(/[\s=]/g, '').toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(ch);
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  const step = Math.floor((Date.now() / 1000 + offset) / 30);
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const mac = require('crypto').createHmac('sha1', Buffer.from(bytes)).update(msg).digest();
+  const at = mac[mac.length - 1] & 0xf;
+  const n = ((mac[at] & 0x7f) << 24) | (mac[at + 1] << 16) | (mac[at + 2] << 8) | mac[at + 3];
+  return String(n % 1000000).padStart(6, '0');
 }
 
 /// Signs `email` in through the public site's magic link; returns where it landed.
@@ -76,4 +104,4 @@ function run(main) {
   });
 }
 
-module.exports = { env, snap, expectText, waitForText, mailedLink, signIn, launch, run };
+module.exports = { env, snap, expectText, waitForText, mailedMatch, mailedLink, totp, signIn, launch, run };

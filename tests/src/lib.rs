@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use diesel::{Connection, RunQueryDsl};
 use omneuro_platform::app::Shutdown;
-use omneuro_platform::config::{self, ServiceConfig, WebConfig};
+use omneuro_platform::config::{self, PortalConfig, ServiceConfig, WebConfig};
 use omneuro_platform::{App, ids};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,33 +279,39 @@ pub async fn start_domain(name: &str, db_url: &str, extra: &[(&str, String)]) ->
     Running::start(build(cfg).await.unwrap())
 }
 
-/// Starts site or portal in-process on port 0 with the given upstream gRPC URLs.
-pub async fn start_web(name: &str, upstreams: &[(&str, String)]) -> Running {
+fn web_env(upstreams: &[(&str, String)]) -> Vec<(String, String)> {
     let mut pairs = vec![
-        ("OMNEURO__HTTP__PORT", "0".to_owned()),
-        ("OMNEURO__SHUTDOWN_GRACE_SECS", "2".to_owned()),
+        ("OMNEURO__HTTP__PORT".to_owned(), "0".to_owned()),
+        ("OMNEURO__SHUTDOWN_GRACE_SECS".to_owned(), "2".to_owned()),
     ];
-    let keys: Vec<String> = upstreams
-        .iter()
-        .map(|(svc, _)| format!("OMNEURO__UPSTREAMS__{}", svc.to_ascii_uppercase()))
-        .collect();
-    for ((_, url), key) in upstreams.iter().zip(&keys) {
-        pairs.push((key.as_str(), url.clone()));
+    for (svc, url) in upstreams {
+        pairs.push((
+            format!("OMNEURO__UPSTREAMS__{}", svc.to_ascii_uppercase()),
+            url.clone(),
+        ));
     }
-    let app = match name {
-        "site" => {
-            site::build(config::load::<WebConfig>(&site::defaults(), None, env(&pairs)).unwrap())
-                .await
-        }
-        "portal" => {
-            portal::build(
-                config::load::<WebConfig>(&portal::defaults(), None, env(&pairs)).unwrap(),
-            )
-            .await
-        }
-        other => panic!("no web service {other}"),
-    };
-    Running::start(app.unwrap())
+    pairs
+}
+
+/// Starts site in-process on port 0 with the given upstream gRPC URLs.
+pub async fn start_site(upstreams: &[(&str, String)]) -> Running {
+    let cfg = config::load::<WebConfig>(&site::defaults(), None, web_env(upstreams)).unwrap();
+    Running::start(site::build(cfg).await.unwrap())
+}
+
+/// Starts portal in-process on port 0 against `db_url` with the given upstream gRPC URLs (and
+/// extra settings such as the mail server).
+pub async fn start_portal(
+    db_url: &str,
+    upstreams: &[(&str, String)],
+    extra: &[(&str, String)],
+) -> Running {
+    let mut pairs = web_env(upstreams);
+    pairs.push(("OMNEURO__DATABASE__URL".into(), db_url.to_owned()));
+    pairs.push(("OMNEURO__DATABASE__HEALTH_INTERVAL_MS".into(), "100".into()));
+    pairs.extend(env(extra));
+    let cfg = config::load::<PortalConfig>(&portal::defaults(), None, pairs).unwrap();
+    Running::start(portal::build(cfg).await.unwrap())
 }
 
 pub fn http() -> reqwest::Client {
@@ -911,6 +917,8 @@ mod flows;
 pub use flows::*;
 mod stripe;
 pub use stripe::*;
+mod staffing;
+pub use staffing::*;
 
 /// node, Debian's Chromium and playwright-core (OMNEURO_TEST_NODE_MODULES) for the browser flows.
 pub fn browser_peers() -> Option<(PathBuf, PathBuf, PathBuf)> {

@@ -151,14 +151,11 @@ async fn clients_price_a_custom_pack_and_request_it_with_a_deposit_invoice() {
                 p.logs()
             );
         }
-        let site = start_web(
-            "site",
-            &[
-                ("garage", garage.grpc_url()),
-                ("shop", shop.grpc_url()),
-                ("billing", billing.grpc_url()),
-            ],
-        )
+        let site = start_site(&[
+            ("garage", garage.grpc_url()),
+            ("shop", shop.grpc_url()),
+            ("billing", billing.grpc_url()),
+        ])
         .await;
         let mut b: Billing = bpb::billing_service_client::BillingServiceClient::new(
             tonic::transport::Endpoint::from_shared(billing.grpc_url())

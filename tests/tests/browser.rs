@@ -1,6 +1,7 @@
 //! The client garage end to end in a real browser, through the real nginx, on both databases:
-//! sign in with the mailed link, add a Begode and an "other" make, book Tuesday Morning, a staff
-//! member moves the job to diagnosing then ready, the client gets the email and the SMS, and the
+//! sign in with the mailed link, add a Begode and an "other" make, book Tuesday Morning; the owner
+//! (made with `portal create-owner`) signs in with password + authenticator app and invites a
+//! tech, who accepts, signs in and moves the job to diagnosing then ready; the client gets the email and the SMS, and the
 //! status link shows the new state. Screenshots land in `target/browser-artifacts/<backend>/`.
 
 use std::time::Duration;
@@ -55,13 +56,25 @@ async fn a_client_books_in_the_browser_and_follows_the_repair_to_ready() {
         ];
         senv.extend(links.iter().cloned());
         let mut site = Proc::spawn("site", &senv, &tmp.0);
-        let staff_key = omneuro_platform::ids::new_secret();
+        // The first owner, made the documented way: `portal create-owner`, password on stdin.
+        let pdb = TestDb::new(backend, "portal");
+        let owner_password = "correct-horse-battery-staple-410";
+        let made = create_owner_cli(&pdb.url, "owner@juicejunkiez.test", "Dana", owner_password);
+        assert!(
+            made.contains("Owner Dana <owner@juicejunkiez.test> created"),
+            "{made}"
+        );
         let mut penv = vec![
             ("OMNEURO__UPSTREAMS__JOBS", jobs.grpc_url()),
-            ("OMNEURO_SECRET_PORTAL_STAFF_KEY", staff_key.clone()),
+            ("OMNEURO__DATABASE__URL", pdb.url.clone()),
+            ("OMNEURO__MAIL__SMTP_URL", sink.url()),
         ];
         penv.extend(links.iter().cloned());
         let mut portal = Proc::spawn("portal", &penv, &tmp.0);
+        let tech_email = format!(
+            "{}@juicejunkiez.test",
+            omneuro_platform::ids::new_id("tech")
+        );
         let closed = format!("127.0.0.1:{}", free_port());
         let Some(_nginx) = Nginx::start_on(
             port,
@@ -96,7 +109,10 @@ async fn a_client_books_in_the_browser_and_follows_the_repair_to_ready() {
                 .env("MAIL_DIR", sink.dir())
                 .env("EMAIL", &email)
                 .env("PHONE", &phone)
-                .env("STAFF_KEY", &staff_key)
+                .env("OWNER_EMAIL", "owner@juicejunkiez.test")
+                .env("OWNER_PASSWORD", owner_password)
+                .env("TECH_EMAIL", &tech_email)
+                .env("TECH_PASSWORD", "wrench-and-solder-2026")
                 .env("SHOTS", &shots)
                 .env("HOME", &home)
                 .env("XDG_CONFIG_HOME", home.join(".config"))
@@ -173,6 +189,13 @@ async fn a_client_books_in_the_browser_and_follows_the_repair_to_ready() {
                 .unwrap_or_default()
                 .contains("drop-off booked")
         }));
+
+        // The audit log says who did it: the owner's invite and the tech's two moves.
+        let (invites, moves) = pdb.query_pair(&format!(
+            "SELECT (SELECT COUNT(*) FROM audit_log WHERE action = 'invited a staff member' AND staff_email = 'owner@juicejunkiez.test') AS a, \
+                    (SELECT COUNT(*) FROM audit_log WHERE action = 'moved a job' AND outcome = 'ok' AND staff_email = '{tech_email}') AS b"
+        ));
+        assert_eq!((invites, moves), (1, 2));
 
         assert!(portal.terminate().success());
         assert!(site.terminate().success());

@@ -114,7 +114,14 @@ async fn the_edge_routes_by_host_hides_probes_and_carries_one_trace_across_servi
         ],
         &tmp.0,
     );
-    let portal = Proc::spawn("portal", &[], &tmp.0);
+    let portal = Proc::spawn(
+        "portal",
+        &[(
+            "OMNEURO__DATABASE__URL",
+            format!("sqlite://{}/portal.db", tmp.0.display()),
+        )],
+        &tmp.0,
+    );
     for p in domain.iter() {
         let url = format!("http://{}/readyz", p.http);
         assert!(

@@ -174,7 +174,7 @@ fn run_with(bin_name: &str, env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn bad_config_exits_non_zero_with_one_line_naming_the_key() {
-    let cases: [(&str, &[(&str, &str)], &str); 5] = [
+    let cases: [(&str, &[(&str, &str)], &str); 7] = [
         (
             "garage",
             &[
@@ -202,8 +202,20 @@ fn bad_config_exits_non_zero_with_one_line_naming_the_key() {
         ),
         (
             "portal",
-            &[("OMNEURO__HTTP__WORKERS", "many")],
+            &[
+                ("OMNEURO__HTTP__WORKERS", "many"),
+                ("OMNEURO__DATABASE__URL", "sqlite::memory:"),
+            ],
             "`http.workers`",
+        ),
+        ("portal", &[], "`database.url`"),
+        (
+            "portal",
+            &[
+                ("OMNEURO__DATABASE__URL", "sqlite::memory:"),
+                ("OMNEURO__STAFF__IDLE_MINUTES", "soon"),
+            ],
+            "`staff.idle_minutes`",
         ),
     ];
     for (svc, env, key) in cases {

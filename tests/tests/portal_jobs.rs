@@ -1,8 +1,8 @@
-//! The portal's temporary staff guard and job board, with real garage and jobs on both databases
-//! and the portal as its own process (its staff key comes from the process environment, the way
-//! the secret store reads it in development): closed without a key, the key sign-in with CSRF and
-//! a proper cookie, the board, a job page offering only the legal moves, moves that jobs refuses
-//! shown with jobs' reason, forged cookies refused, sign-out, and the board when jobs is down.
+//! Staff sign-in and the job board, with real garage and jobs on both databases and the portal as
+//! its own process: nobody gets in before an owner exists, sign-in with an account (the same
+//! answer for an unknown address and a wrong password, CSRF, a proper cookie, a planted cookie
+//! replaced), the board, a job page offering only the legal moves, moves that jobs refuses shown
+//! with jobs' reason, forged cookies refused, sign-out, and the board when jobs is down.
 
 use omneuro_platform::auth::{self, Actor, StaffRole};
 use omneuro_platform::ids::{new_secret, secret_hash};
@@ -10,8 +10,7 @@ use omneuro_proto::jobs::v1 as pb;
 use omneuro_tests::*;
 use pb::jobs_service_client::JobsServiceClient;
 
-const CLOSED: &str = "Staff pages are closed: no staff key is configured (secret /omneuro/portal/staff_key). Staff accounts arrive with the portal release.";
-const COOKIE: &str = "jjt_staff";
+const COOKIE: &str = "jjt_session";
 
 fn base(p: &Proc) -> String {
     format!("http://{}", p.http)
@@ -46,13 +45,6 @@ fn shown_status(body: &str) -> String {
     body[at..].chars().take_while(|c| *c != '"').collect()
 }
 
-/// Signs in with the staff key the way a browser does (the form's CSRF token included).
-async fn sign_in(b: &mut Browser, key: &str) -> Page {
-    let csrf = b.get("/signin").await.csrf();
-    b.post("/signin", &[("csrf", &csrf), ("staff_key", key)])
-        .await
-}
-
 async fn job_status(j: &mut JobsServiceClient<tonic::transport::Channel>, id: &str) -> String {
     let staff = Actor::Staff {
         id: "stf_test".into(),
@@ -66,7 +58,7 @@ async fn job_status(j: &mut JobsServiceClient<tonic::transport::Channel>, id: &s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_along_the_workflow() {
+async fn staff_sign_in_with_accounts_and_the_board_moves_jobs_only_along_the_workflow() {
     let Some(sink) = SmtpSink::start() else {
         return;
     };
@@ -120,57 +112,45 @@ async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_al
         let job_path = format!("/jobs/{}", job.id);
         let move_path = format!("/jobs/{}/move", job.id);
 
-        // ---- no staff key: closed, never open -------------------------------------------------
-        {
-            let dir = TempDir::new("portal-closed");
-            let portal = Proc::spawn(
-                "portal",
-                &[("OMNEURO__UPSTREAMS__JOBS", jsvc.grpc_url())],
-                &dir.0,
-            );
-            let mut b = Browser::new(&base(&portal));
-            for path in ["/jobs", "/jobs?all=1", job_path.as_str()] {
-                let p = b.get(path).await;
-                assert_eq!(p.status, 503, "{path}");
-                assert!(p.body.contains(CLOSED), "{path}: {}", p.body);
-            }
-            let p = b.get("/signin").await;
-            assert_eq!(p.status, 200);
-            assert!(p.body.contains(CLOSED) && !p.body.contains("name=\"staff_key\""));
-            // Whatever key is posted, nobody gets in.
-            for key in ["", "anything", "stf_staffkey"] {
-                let p = b
-                    .post("/signin", &[("csrf", "whatever"), ("staff_key", key)])
-                    .await;
-                assert_eq!(p.status, 503, "{key:?}");
-                assert!(p.body.contains("switched on yet"));
-                assert!(staff_cookie(&p).is_none());
-            }
-            // A cookie made from a guessed (or empty) key opens nothing either.
-            for guess in ["", "anything"] {
-                b.cookies
-                    .insert(COOKIE.into(), secret_hash(&format!("portal-staff:{guess}")));
-                let p = b.get("/jobs").await;
-                assert_eq!(p.status, 503);
-                let p = b
-                    .post(&move_path, &[("csrf", "x"), ("to_status", "diagnosing")])
-                    .await;
-                assert_eq!(p.status, 503);
-            }
-            assert_eq!(job_status(&mut j, &job.id).await, "intake");
-        }
-
-        // ---- with a staff key ------------------------------------------------------------------
-        let dir = TempDir::new("portal-open");
-        let key = new_secret();
+        // ---- no staff accounts yet: nobody gets in -------------------------------------------
+        let pdb = TestDb::new(backend, "portal");
+        let dir = TempDir::new("portal-accounts");
         let portal = Proc::spawn(
             "portal",
             &[
                 ("OMNEURO__UPSTREAMS__JOBS", jsvc.grpc_url()),
-                ("OMNEURO_SECRET_PORTAL_STAFF_KEY", key.clone()),
+                ("OMNEURO__DATABASE__URL", pdb.url.clone()),
             ],
             &dir.0,
         );
+        let mut b = Browser::new(&base(&portal));
+        for path in ["/jobs", "/jobs?all=1", job_path.as_str()] {
+            let p = b.get(path).await;
+            assert_eq!((p.status, p.location.as_str()), (303, "/signin"), "{path}");
+        }
+        let p = b.get("/signin").await;
+        assert_eq!(p.status, 200);
+        let csrf = p.csrf();
+        for (email, pw) in [("owner@juicejunkiez.test", ""), ("admin", "admin")] {
+            let p = b
+                .post(
+                    "/signin",
+                    &[("csrf", &csrf), ("email", email), ("password", pw)],
+                )
+                .await;
+            assert_eq!(p.status, 401, "{email}");
+            assert!(staff_cookie(&p).is_none());
+        }
+        // A made-up session cookie opens nothing either.
+        b.cookies.insert(COOKIE.into(), new_secret());
+        let p = b
+            .post(&move_path, &[("csrf", "x"), ("to_status", "diagnosing")])
+            .await;
+        assert_eq!((p.status, p.location.as_str()), (303, "/signin"));
+        assert_eq!(job_status(&mut j, &job.id).await, "intake");
+
+        // ---- staff accounts ----------------------------------------------------------------------
+        let mut staff = seed_staff(&pdb.url).await;
         let mut b = Browser::new(&base(&portal));
 
         // Not signed in: every staff route sends you to sign in.
@@ -183,72 +163,88 @@ async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_al
             .await;
         assert_eq!((p.status, p.location.as_str()), (303, "/signin"));
 
-        // The sign-in page offers the key (and still the account form).
         let p = b.get("/signin").await;
         assert_eq!(p.status, 200);
-        assert!(p.body.contains("name=\"staff_key\"") && p.body.contains("name=\"email\""));
+        assert!(p.body.contains("name=\"email\"") && p.body.contains("name=\"password\""));
         let csrf = p.csrf();
         assert!(b.cookies.contains_key("omneuro_csrf"));
 
-        // Empty and wrong keys: 401, the same words, no cookie.
-        for wrong in ["", "wrong", &key[..key.len() - 1], &format!("{key} ")] {
+        // Wrong password and unknown address: 401, the same words, no cookie.
+        let tech = staff.tech.clone();
+        let mut answers = Vec::new();
+        for (email, pw) in [
+            (tech.email.as_str(), ""),
+            (tech.email.as_str(), "wrong-password-1"),
+            ("nobody@juicejunkiez.test", tech.password.as_str()),
+        ] {
             let p = b
-                .post("/signin", &[("csrf", &csrf), ("staff_key", wrong)])
+                .post(
+                    "/signin",
+                    &[("csrf", &csrf), ("email", email), ("password", pw)],
+                )
                 .await;
-            assert_eq!(p.status, 401, "{wrong:?}");
+            assert_eq!(p.status, 401, "{email} {pw:?}");
             assert!(staff_cookie(&p).is_none() && !b.cookies.contains_key(COOKIE));
-            assert!(p.body.contains("That staff key didn"), "{}", p.body);
+            let msg = &p.body[p.body.find("id=\"message\"").unwrap()..];
+            answers.push(msg[..msg.find("</p>").unwrap()].to_owned());
         }
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
         assert!(
-            !portal.logs().contains(&key),
-            "the key must never be logged"
+            !portal.logs().contains(&tech.password),
+            "passwords are never logged"
         );
         assert!(portal.logs().contains("staff sign-in refused"));
 
-        // The account form keeps refusing until staff accounts exist.
-        let p = b
-            .post(
-                "/signin",
-                &[
-                    ("csrf", &csrf),
-                    ("email", "owner@juicejunkiez.com"),
-                    ("password", "hunter2"),
-                ],
-            )
-            .await;
-        assert_eq!(p.status, 503);
-        assert!(p.body.contains("switched on yet") && staff_cookie(&p).is_none());
-
-        // The right key without the CSRF token, with a forged one, or from another site: 403.
+        // The right password without the CSRF token, with a forged one, or from another site: 403.
         for (form, headers) in [
-            (vec![("staff_key", key.as_str())], vec![]),
             (
-                vec![("csrf", "forged"), ("staff_key", key.as_str())],
+                vec![
+                    ("email", tech.email.as_str()),
+                    ("password", tech.password.as_str()),
+                ],
                 vec![],
             ),
             (
-                vec![("csrf", csrf.as_str()), ("staff_key", key.as_str())],
+                vec![
+                    ("csrf", "forged"),
+                    ("email", tech.email.as_str()),
+                    ("password", tech.password.as_str()),
+                ],
+                vec![],
+            ),
+            (
+                vec![
+                    ("csrf", csrf.as_str()),
+                    ("email", tech.email.as_str()),
+                    ("password", tech.password.as_str()),
+                ],
                 vec![("origin", "https://evil.example")],
             ),
         ] {
             let p = b.post_with("/signin", &form, &headers).await;
-            assert_eq!(p.status, 403, "{form:?} {headers:?}");
+            assert_eq!(p.status, 403, "{headers:?}");
             assert!(staff_cookie(&p).is_none());
         }
 
-        // The right key: a 12-hour, HttpOnly, SameSite=Lax, host-only session, then the board.
-        let p = b
-            .post("/signin", &[("csrf", &csrf), ("staff_key", &key)])
-            .await;
-        assert_eq!((p.status, p.location.as_str()), (303, "/jobs"));
+        // A cookie planted before sign-in is replaced by a new session (session fixation).
+        let planted = new_secret();
+        b.cookies.insert(COOKIE.into(), planted.clone());
+        // The tech (no authenticator app) signs in: an HttpOnly, SameSite=Lax, host-only cookie.
+        let p = staff_sign_in(&mut b, &mut staff.tech).await;
+        assert_eq!(
+            (p.status, p.location.as_str()),
+            (303, "/jobs"),
+            "{}",
+            p.body
+        );
         let set = staff_cookie(&p).unwrap().clone();
-        let session = secret_hash(&format!("portal-staff:{key}"));
-        assert!(set.starts_with(&format!("{COOKIE}={session};")), "{set}");
-        for attr in ["HttpOnly", "SameSite=Lax", "Max-Age=43200", "Path=/"] {
+        for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(set.contains(attr), "{attr} missing: {set}");
         }
         assert!(!set.contains("Domain") && !set.contains("Secure"), "{set}");
-        assert_eq!(b.cookies[COOKIE], session);
+        let session = b.cookies[COOKIE].clone();
+        assert_ne!(session, planted);
+        assert!(!pdb.url.is_empty());
         // Signed in, the sign-in page sends you on.
         let p = b.get("/signin").await;
         assert_eq!((p.status, p.location.as_str()), (303, "/jobs"));
@@ -359,7 +355,7 @@ async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_al
             "On the bench &#60;b&#62;now",
             "Diagnosing → Ready for pick-up",
             "Pack swapped",
-            "stf_staffkey (tech)",
+            "Marcus Tech (tech)",
         ] {
             assert!(history.contains(want), "{want} missing: {history}");
         }
@@ -376,7 +372,7 @@ async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_al
         assert!(
             recorded
                 .iter()
-                .filter(|e| e.actor == "staff:stf_staffkey:tech")
+                .filter(|e| e.actor.starts_with("staff:stf_") && e.actor.ends_with(":tech"))
                 .count()
                 == 2,
             "{recorded:?}"
@@ -390,13 +386,8 @@ async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_al
         assert_eq!(p.status, 404);
         assert!(p.body.contains("couldn't find"));
 
-        // A forged or stale cookie value is refused (and removed), however it was made.
-        for forged in [
-            secret_hash("portal-staff:not-the-key"),
-            key.clone(),
-            secret_hash(&key),
-            format!("{session}x"),
-        ] {
+        // A forged or stale cookie value is refused (and removed).
+        for forged in [new_secret(), format!("{session}x"), secret_hash(&session)] {
             let mut other = Browser::new(&base(&portal));
             other.cookies.insert(COOKIE.into(), forged.clone());
             let p = other.get("/jobs").await;
@@ -426,8 +417,12 @@ async fn portal_stays_closed_without_a_staff_key_and_with_one_moves_jobs_only_al
         assert_eq!((p.status, p.location.as_str()), (303, "/signin"));
 
         // jobs down: the board says so instead of failing.
-        let p = sign_in(&mut b, &key).await;
+        let p = staff_sign_in(&mut b, &mut staff.tech).await;
         assert_eq!(p.status, 303);
+        // The signed-out session stays dead even if its cookie is replayed.
+        let mut replay = Browser::new(&base(&portal));
+        replay.cookies.insert(COOKIE.into(), session.clone());
+        assert_eq!(replay.get("/jobs").await.location, "/signin");
         jsvc.stop().await;
         let p = b.get("/jobs").await;
         assert_eq!(p.status, 503);

@@ -6,7 +6,6 @@
 //! and the pages when shop or jobs is down.
 
 use omneuro_platform::auth::{self, Actor, StaffRole};
-use omneuro_platform::ids::new_secret;
 use omneuro_proto::jobs::v1 as pb;
 use omneuro_proto::shop::v1 as shop;
 use omneuro_tests::*;
@@ -73,14 +72,6 @@ fn shown_status(body: &str) -> String {
     attr_after(body, 0, "data-status")
 }
 
-async fn sign_in(b: &mut Browser, key: &str) {
-    let csrf = b.get("/signin").await.csrf();
-    let p = b
-        .post("/signin", &[("csrf", &csrf), ("staff_key", key)])
-        .await;
-    assert_eq!((p.status, p.location.as_str()), (303, "/jobs"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bench_prices_lines_from_the_server_and_sends_the_estimate_from_the_job_page() {
     let Some(sink) = SmtpSink::start() else {
@@ -130,14 +121,15 @@ async fn the_bench_prices_lines_from_the_server_and_sends_the_estimate_from_the_
         let price = product.price.as_ref().unwrap().amount_cents;
 
         let dir = TempDir::new("portal-bench");
-        let key = new_secret();
+        let pdb = TestDb::new(backend, "portal");
+        let mut staff = seed_staff(&pdb.url).await;
         let portal = Proc::spawn(
             "portal",
             &[
                 ("OMNEURO__UPSTREAMS__JOBS", jsvc.grpc_url()),
                 ("OMNEURO__UPSTREAMS__SHOP", s.grpc_url()),
                 ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
-                ("OMNEURO_SECRET_PORTAL_STAFF_KEY", key.clone()),
+                ("OMNEURO__DATABASE__URL", pdb.url.clone()),
             ],
             &dir.0,
         );
@@ -145,7 +137,8 @@ async fn the_bench_prices_lines_from_the_server_and_sends_the_estimate_from_the_
         // Not signed in: the bench posts send you to sign in.
         let p = b.post("/walkin", &[("csrf", "x")]).await;
         assert_eq!((p.status, p.location.as_str()), (303, "/signin"));
-        sign_in(&mut b, &key).await;
+        let p = staff_sign_in(&mut b, &mut staff.tech).await;
+        assert_eq!((p.status, p.location.as_str()), (303, "/jobs"));
 
         // ---- a walk-in at the counter ---------------------------------------------------------
         let p = b.get("/jobs").await;
@@ -283,7 +276,7 @@ async fn the_bench_prices_lines_from_the_server_and_sends_the_estimate_from_the_
         let notes = &p.body[p.body.find("id=\"notes\"").unwrap()..];
         assert!(
             notes.contains("Water in the charge port &#60;b&#62;burnt")
-                && notes.contains("stf_staffkey (tech)"),
+                && notes.contains("Marcus Tech (tech)"),
             "{notes}"
         );
 

@@ -408,14 +408,11 @@ async fn homepage_comes_from_grpc_and_degrades_when_a_service_is_down() {
         for r in [&g, &j, &s] {
             wait_ready(r).await;
         }
-        let site = start_web(
-            "site",
-            &[
-                ("garage", g.grpc_url()),
-                ("jobs", j.grpc_url()),
-                ("shop", s.grpc_url()),
-            ],
-        )
+        let site = start_site(&[
+            ("garage", g.grpc_url()),
+            ("jobs", j.grpc_url()),
+            ("shop", s.grpc_url()),
+        ])
         .await;
         let home = |site: &Running| {
             let url = site.url("/");
@@ -509,8 +506,10 @@ async fn homepage_comes_from_grpc_and_degrades_when_a_service_is_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn portal_shows_sign_in_refuses_everyone_and_limits_bodies() {
-    let portal = start_web("portal", &[]).await;
+async fn portal_shows_sign_in_refuses_everyone_until_an_owner_exists_and_limits_bodies() {
+    let db = TestDb::new(Backend::Sqlite, "portal");
+    let portal = start_portal(&db.url, &[], &[]).await;
+    wait_ready(&portal).await;
     let r = http().get(portal.url("/")).send().await.unwrap();
     assert_eq!(
         (
@@ -519,28 +518,29 @@ async fn portal_shows_sign_in_refuses_everyone_and_limits_bodies() {
         ),
         (303, "/signin")
     );
-    let page = http()
-        .get(portal.url("/signin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Tech portal sign-in") && page.contains("type=\"password\""));
+    let mut b = Browser::new(&portal.url(""));
+    let page = b.get("/signin").await;
+    assert!(page.body.contains("Tech portal sign-in") && page.body.contains("type=\"password\""));
     assert_eq!(http_status(&portal.url("/healthz")).await, 200);
     assert_eq!(http_status(&portal.url("/readyz")).await, 200);
 
-    // No account system yet: every attempt is refused, never let in.
-    let r = http()
-        .post(portal.url("/signin"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("email=owner%40juicejunkiez.com&password=")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 503);
-    assert!(r.text().await.unwrap().contains("switched on yet"));
+    // No default account: before `portal create-owner` every attempt is refused, never let in.
+    for (email, password) in [
+        ("owner@juicejunkiez.com", ""),
+        ("admin", "admin"),
+        ("owner@juicejunkiez.com", "password"),
+    ] {
+        let csrf = page.csrf();
+        let r = b
+            .post(
+                "/signin",
+                &[("csrf", &csrf), ("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(r.status, 401, "{email}");
+        assert!(r.body.contains("match an account"), "{}", r.body);
+        assert!(!b.cookies.contains_key("jjt_session"));
+    }
 
     // Oversized body → 413 with a friendly page, not a crash.
     let big = "a".repeat(300 * 1024);

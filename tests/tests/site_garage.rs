@@ -63,7 +63,7 @@ async fn clients_sign_in_and_keep_their_vehicles_through_the_site() {
         )
         .await;
         wait_ready(&g).await;
-        let site = start_web("site", &[("garage", g.grpc_url())]).await;
+        let site = start_site(&[("garage", g.grpc_url())]).await;
         let mut a = Browser::new(&site.url(""));
 
         // Signed out: the public garage page, and the private pages send you to sign in.

@@ -64,7 +64,7 @@ async fn clients_book_follow_move_and_cancel_repairs_from_their_phone() {
         .await;
         wait_ready(&g).await;
         wait_ready(&j).await;
-        let site = start_web("site", &[("garage", g.grpc_url()), ("jobs", j.grpc_url())]).await;
+        let site = start_site(&[("garage", g.grpc_url()), ("jobs", j.grpc_url())]).await;
         let mut a = signed_in(&site, &sink, "a").await;
 
         // No vehicle yet: the booking page says to add one first.
@@ -271,7 +271,7 @@ async fn a_client_answers_an_estimate_once_from_the_emailed_link() {
         .await;
         wait_ready(&g).await;
         wait_ready(&j).await;
-        let site = start_web("site", &[("garage", g.grpc_url()), ("jobs", j.grpc_url())]).await;
+        let site = start_site(&[("garage", g.grpc_url()), ("jobs", j.grpc_url())]).await;
 
         // A walk-in for a client with a vehicle, priced at the bench and sent.
         let mut gc = GarageClient::new(g.channel());

@@ -205,15 +205,12 @@ async fn shoppers_fill_a_cart_and_pay_on_stripe_and_clients_pay_their_invoices()
             .await,
             "demo catalog never appeared"
         );
-        let site = start_web(
-            "site",
-            &[
-                ("garage", garage.grpc_url()),
-                ("jobs", jobs.grpc_url()),
-                ("shop", shop.grpc_url()),
-                ("billing", billing.grpc_url()),
-            ],
-        )
+        let site = start_site(&[
+            ("garage", garage.grpc_url()),
+            ("jobs", jobs.grpc_url()),
+            ("shop", shop.grpc_url()),
+            ("billing", billing.grpc_url()),
+        ])
         .await;
 
         // ---- the catalog ---------------------------------------------------------------------

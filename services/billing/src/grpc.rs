@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use omneuro_platform::auth::{self, Actor};
+use omneuro_platform::auth::{self, Actor, Permission};
 use omneuro_platform::db::{Database, now_utc, write_transaction};
 use omneuro_platform::error::DomainError;
 use omneuro_platform::grpc::{self, TracedChannel};
@@ -194,7 +194,7 @@ impl pb::billing_service_server::BillingService for Billing {
         req: Request<pb::CreateJobInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::Invoice)?;
         let r = req.into_inner();
         // The lines come from the job (server-side prices), never from the caller.
         let mut j = self.jobs.clone();
@@ -277,7 +277,7 @@ impl pb::billing_service_server::BillingService for Billing {
         &self,
         req: Request<pb::IssueInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
-        auth::require_staff(&auth::actor(&req)?)?;
+        auth::require(&auth::actor(&req)?, Permission::Invoice)?;
         let id = req.into_inner().id;
         let now = now_utc();
         let inv = self.db.run(move |c| invoices::issue(c, &id, now)).await?;
@@ -288,7 +288,7 @@ impl pb::billing_service_server::BillingService for Billing {
         &self,
         req: Request<pb::VoidInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
-        auth::require_staff(&auth::actor(&req)?)?;
+        auth::require(&auth::actor(&req)?, Permission::Invoice)?;
         let id = req.into_inner().id;
         let now = now_utc();
         let inv = self.db.run(move |c| invoices::void(c, &id, now)).await?;
@@ -530,7 +530,7 @@ impl pb::billing_service_server::BillingService for Billing {
         req: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::Refund)?;
         let r = req.into_inner();
         let id = r.invoice_id.clone();
         let inv = self.db.run(move |c| invoices::get(c, &id, None)).await?;

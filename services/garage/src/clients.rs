@@ -104,34 +104,7 @@ fn client_from_row(r: ClientRow) -> Client {
     }
 }
 
-/// A lower-cased, plausible email address, or a clear error.
-pub fn normalize_email(raw: &str) -> Result<String, DomainError> {
-    let e = raw.trim().to_lowercase();
-    let bad =
-        || DomainError::invalid("Please enter a valid email address, like rider@example.com.");
-    if e.is_empty() || e.len() > 254 {
-        return Err(bad());
-    }
-    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
-    let label_ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.+'".contains(&b))
-    };
-    if local.len() > 64
-        || !label_ok(local)
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-        || !domain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        return Err(bad());
-    }
-    Ok(e)
-}
+pub use omneuro_platform::mail::normalize_email;
 
 /// A phone number in E.164; US numbers may be typed the usual ways ("(410) 555-0123").
 pub fn normalize_phone(raw: &str) -> Result<String, DomainError> {

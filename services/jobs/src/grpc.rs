@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime, Utc};
-use omneuro_platform::auth::{self, Actor, StaffRole};
+use omneuro_platform::auth::{self, Actor, Permission};
 use omneuro_platform::config::LinksConfig;
 use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::error::DomainError;
@@ -283,17 +283,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::UpdateBookingRulesRequest>,
     ) -> Result<Response<pb::BookingRules>, Status> {
-        match auth::actor(&req)? {
-            Actor::Staff {
-                role: StaffRole::Owner,
-                ..
-            } => {}
-            _ => {
-                return Err(Status::permission_denied(
-                    "only the owner may change the booking rules",
-                ));
-            }
-        }
+        auth::require(&auth::actor(&req)?, Permission::EditSettings)?;
         let rules = rules_from_pb(req.into_inner().rules.unwrap_or_default())?;
         let now = now_utc();
         let saved = rules.clone();
@@ -498,7 +488,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::MoveJobRequest>,
     ) -> Result<Response<pb::WorkOrder>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::MoveJobs)?;
         let r = req.into_inner();
         let to = JobStatus::parse(&r.to_status)
             .ok_or_else(|| Status::invalid_argument(format!("unknown status `{}`", r.to_status)))?;
@@ -550,7 +540,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::CreateWalkInRequest>,
     ) -> Result<Response<pb::WorkOrder>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::OpenWalkIn)?;
         let r = req.into_inner();
         let mut g = self.garage.clone();
         let vehicle = grpc::call(
@@ -609,7 +599,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::GetWorkbenchRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
-        auth::require_staff(&auth::actor(&req)?)?;
+        auth::require(&auth::actor(&req)?, Permission::ViewJobs)?;
         self.workbench(req.into_inner().job_id).await
     }
 
@@ -618,7 +608,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::AddNoteRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::WorkBench)?;
         let r = req.into_inner();
         let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
         self.db
@@ -632,7 +622,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::AddLaborRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::WorkBench)?;
         let r = req.into_inner();
         let (who, now, id) = (actor.encode(), now_utc(), r.job_id.clone());
         self.db
@@ -656,7 +646,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::AddPartRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::WorkBench)?;
         let r = req.into_inner();
         // Name and price from the shop catalog, never from the caller.
         let mut s = self.shop.clone();
@@ -751,7 +741,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::RemoveLineRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
-        auth::require_staff(&auth::actor(&req)?)?;
+        auth::require(&auth::actor(&req)?, Permission::WorkBench)?;
         let r = req.into_inner();
         let id = r.job_id.clone();
         let (job, line) = (r.job_id.clone(), r.line_id.clone());
@@ -789,7 +779,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         &self,
         req: Request<pb::AssignTechRequest>,
     ) -> Result<Response<pb::JobWorkbench>, Status> {
-        auth::require_staff(&auth::actor(&req)?)?;
+        auth::require(&auth::actor(&req)?, Permission::AssignTech)?;
         let r = req.into_inner();
         let (now, id) = (now_utc(), r.job_id.clone());
         self.db
@@ -803,7 +793,7 @@ impl pb::jobs_service_server::JobsService for Jobs {
         req: Request<pb::SendEstimateRequest>,
     ) -> Result<Response<pb::Estimate>, Status> {
         let actor = auth::actor(&req)?;
-        auth::require_staff(&actor)?;
+        auth::require(&actor, Permission::SendEstimate)?;
         let id = req.into_inner().job_id;
         let (who, now) = (actor.encode(), now_utc());
         let est = self

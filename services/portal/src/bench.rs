@@ -25,6 +25,7 @@ use tonic::{Code, Status};
 use crate::Portal;
 use crate::board::{fetch, job_page, when, who};
 use crate::pages::{forbidden, see_other};
+use crate::signin::CsrfForm;
 use crate::staff::Staff;
 
 const BAD_RATE: &str = "The rate should be dollars per hour, like 90 or 90.00.";
@@ -210,7 +211,13 @@ async fn catalog(staff: &Staff, state: &Portal, selected: &str) -> Option<Vec<Pr
 
 impl Bench {
     /// The bench from jobs' workbench, with the part picker from shop (only while the job is open).
-    pub async fn load(staff: &Staff, state: &Portal, wb: pb::JobWorkbench, draft: Draft) -> Bench {
+    pub async fn load(
+        staff: &Staff,
+        state: &Portal,
+        wb: pb::JobWorkbench,
+        draft: Draft,
+        names: &crate::board::Names,
+    ) -> Bench {
         let job = wb.job.unwrap_or_default();
         let closed = job.next_statuses.is_empty();
         let products = if closed {
@@ -229,7 +236,7 @@ impl Bench {
                         .as_ref()
                         .map(|t| when(t.unix_micros))
                         .unwrap_or_default(),
-                    who: who(&n.author),
+                    who: who(&n.author, names),
                     body: n.body,
                 })
                 .collect(),
@@ -465,12 +472,6 @@ pub async fn add_part(
     .await
     .map(bench_job);
     finish(&staff, &state, &req, id, res, draft).await
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// POST `/jobs/{id}/lines/{line_id}/remove`.

@@ -83,10 +83,29 @@ pub(crate) fn when(unix_micros: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Who made a move, readably: "stf_staffkey (tech)", "client", "system (jobs)".
-pub(crate) fn who(actor: &str) -> String {
+/// Staff names by id, from portal's own accounts (for history and notes).
+pub(crate) type Names = std::collections::HashMap<String, String>;
+
+/// Everyone's name by id; empty (ids shown instead) if the database can't be read.
+pub(crate) async fn staff_names(state: &Portal) -> Names {
+    match state.db.run(crate::accounts::list).await {
+        Ok(list) => list.into_iter().map(|m| (m.id, m.name)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "staff names unavailable; showing ids");
+            Names::new()
+        }
+    }
+}
+
+/// Who made a move, readably: "Marcus (tech)" (the id when the name is unknown), "client",
+/// "system (jobs)".
+pub(crate) fn who(actor: &str, names: &Names) -> String {
     match Actor::decode(actor) {
-        Some(Actor::Staff { id, role }) => format!("{id} ({})", role.as_str().replace('_', " ")),
+        Some(Actor::Staff { id, role }) => format!(
+            "{} ({})",
+            names.get(&id).unwrap_or(&id),
+            role.as_str().replace('_', " ")
+        ),
         Some(Actor::Client(_)) => "client".to_owned(),
         Some(Actor::System(name)) => format!("system ({name})"),
         None => actor.to_owned(),
@@ -112,7 +131,7 @@ pub struct Column {
 #[derive(Template)]
 #[template(path = "board.html")]
 struct BoardPage<'a> {
-    csrf: String,
+    nav: crate::staff::Nav,
     all: bool,
     columns: Vec<Column>,
     notice: &'a str,
@@ -187,7 +206,7 @@ pub async fn board(
     };
     page(
         &BoardPage {
-            csrf: staff.csrf(&req, &state),
+            nav: staff.nav(&req, &state),
             all,
             columns: columns(jobs, all),
             notice,
@@ -217,6 +236,7 @@ pub struct Move {
 #[template(path = "job.html")]
 struct JobPage<'a> {
     csrf: String,
+    nav: crate::staff::Nav,
     job: &'a pb::WorkOrder,
     status: String,
     services: String,
@@ -242,6 +262,7 @@ pub(crate) async fn job_page(
         tracing::error!("jobs answered a workbench without its job");
         return error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req));
     };
+    let names = staff_names(state).await;
     let history = job
         .history
         .iter()
@@ -251,7 +272,7 @@ pub(crate) async fn job_page(
                 .as_ref()
                 .map(|t| when(t.unix_micros))
                 .unwrap_or_default(),
-            who: who(&e.actor),
+            who: who(&e.actor, &names),
             from: if e.from_status.is_empty() {
                 "—".to_owned()
             } else {
@@ -269,10 +290,11 @@ pub(crate) async fn job_page(
             label: status_label(s),
         })
         .collect();
-    let bench = Bench::load(staff, state, wb, draft).await;
+    let bench = Bench::load(staff, state, wb, draft, &names).await;
     page(
         &JobPage {
             csrf: staff.csrf(req, state),
+            nav: staff.nav(req, state),
             job: &job,
             status: status_label(&job.status),
             services: services_text(&job.services),
@@ -423,8 +445,10 @@ mod tests {
 
     #[test]
     fn people_and_times_read_well() {
-        assert_eq!(who("staff:stf_staffkey:tech"), "stf_staffkey (tech)");
-        assert_eq!(who("client:cli_1"), "client");
+        let names = Names::from([("stf_1".to_owned(), "Marcus".to_owned())]);
+        assert_eq!(who("staff:stf_1:tech", &names), "Marcus (tech)");
+        assert_eq!(who("staff:stf_2:front_desk", &names), "stf_2 (front desk)");
+        assert_eq!(who("client:cli_1", &names), "client");
         assert_eq!(status_label("awaiting_parts"), "Awaiting parts");
         assert_eq!(status_label("mystery_state"), "mystery state");
         // 2025-06-14 14:00 UTC is 10:00 in Baltimore (EDT).

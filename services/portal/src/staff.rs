@@ -1,175 +1,200 @@
-//! The temporary staff guard, written once: the staff key from the secret store, the `jjt_staff`
-//! session cookie derived from it, and the [`Staff`] extractor every staff handler takes.
+//! The staff guard, written once: the `jjt_session` cookie, the session behind it
+//! ([`crate::accounts::authenticate`]) and the [`Staff`] extractor every staff handler takes.
 //!
-//! - No key configured: every staff page answers 503 "closed". Never open.
-//! - Key configured: the cookie must equal `secret_hash("portal-staff:" + key)` (compared in
-//!   constant time), else the request is sent to `/signin`.
-//!
-//! The session value follows from the key alone, so it cannot be revoked one browser at a time:
-//! sign-out removes the cookie from that browser, and changing the key ends every session. Real
-//! staff accounts replace all of this.
+//! Taking `Staff` as a handler argument is the guard. It looks up the request's route in
+//! [`crate::pages::ROUTES`] and lets the handler run only when the session is signed in and the
+//! role allows what the route needs; otherwise it answers itself:
+//! - no session, or an ended one: 303 `/signin` (a stale cookie is removed);
+//! - password checked but the second factor (or its set-up) still due: 303 to that step;
+//! - a role that may not: 403 naming what the role may not do;
+//! - a route without an entry in the table: 403 (deny by default).
 
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web as aweb};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web as aweb};
 use askama::Template;
-use omneuro_platform::auth::{Actor, StaffRole};
+use omneuro_platform::auth::{Actor, Permission, StaffRole};
+use omneuro_platform::db::now_utc;
+use omneuro_platform::error::DomainError;
 use omneuro_platform::http::{error_page, request_id};
-use omneuro_platform::ids::secret_hash;
-use omneuro_platform::secrets::Secret;
 use omneuro_platform::web;
 
 use crate::Portal;
-use crate::pages::{page, see_other};
+use crate::accounts::{self, Origin, Session, StaffMember, Stage};
+use crate::pages::{Access, access_for, page, see_other};
 
-/// The portal's session cookie (host-only: the tech host never shares it with the public site).
-pub const STAFF_COOKIE: &str = "jjt_staff";
-/// How long a staff session lasts: one long shift.
-pub const SESSION_SECS: i64 = 12 * 60 * 60;
+/// The portal's session cookie: host-only, so it is never sent to the public host (and the
+/// public site's cookie never reaches the tech host).
+pub const SESSION_COOKIE: &str = "jjt_session";
 
-pub const CLOSED: &str = "Staff pages are closed: no staff key is configured (secret /omneuro/portal/staff_key). Staff accounts arrive with the portal release.";
+/// `Set-Cookie` for the staff session (`value` empty removes it). No `Max-Age`: the cookie ends
+/// with the browser; the server ends the session on idle or absolute time anyway.
+pub fn session_cookie(state: &Portal, value: &str) -> String {
+    let max_age = if value.is_empty() { Some(0) } else { None };
+    web::set_cookie(SESSION_COOKIE, value, max_age, state.environment, false)
+}
 
-/// Who the portal says is calling when it calls jobs for someone holding the staff key.
-pub fn staff_actor() -> Actor {
-    Actor::Staff {
-        id: "stf_staffkey".into(),
-        role: StaffRole::Tech,
+/// Where a request comes from, for sessions and the audit log.
+pub fn origin(req: &HttpRequest) -> Origin {
+    Origin {
+        ip: web::client_ip(req),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
     }
 }
 
-/// The configured staff key, kept only as the session value it yields.
-pub struct StaffKey {
-    session: String,
-}
-
-impl StaffKey {
-    pub fn new(key: &Secret) -> Self {
-        Self {
-            session: session_for(key.expose()),
-        }
-    }
-
-    /// Whether `submitted` is the key. Both sides are hashed first, so the comparison takes the
-    /// same time whatever was typed (length included).
-    pub fn accepts(&self, submitted: &str) -> bool {
-        !submitted.is_empty() && constant_time_eq(&session_for(submitted), &self.session)
-    }
-
-    /// Whether a cookie value is the session this key yields.
-    pub fn session_ok(&self, cookie: &str) -> bool {
-        constant_time_eq(cookie, &self.session)
-    }
-
-    /// The cookie value a browser gets after signing in with the key.
-    pub fn session(&self) -> &str {
-        &self.session
-    }
-}
-
-fn session_for(key: &str) -> String {
-    secret_hash(&format!("portal-staff:{key}"))
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `Set-Cookie` for the staff session (`value` empty with `Some(0)` removes it).
-pub fn session_cookie(state: &Portal, value: &str, max_age: i64) -> String {
-    web::set_cookie(STAFF_COOKIE, value, Some(max_age), state.environment, false)
-}
-
-/// Someone holding the staff key. Taking it as a handler argument is the guard: without a valid
-/// session the handler never runs (303 `/signin`, or 503 when staff pages are closed).
+/// The signed-in staff member of this request (put into the request's extensions by the guard,
+/// so the audit middleware knows who acted).
+#[derive(Clone)]
 pub struct Staff {
-    session: String,
+    token: String,
+    pub session: Session,
 }
 
 impl Staff {
+    pub fn member(&self) -> &StaffMember {
+        &self.session.member
+    }
+
+    pub fn role(&self) -> StaffRole {
+        self.session.member.role
+    }
+
+    /// Who the portal says is calling when it calls a domain service for this person.
     pub fn actor(&self) -> Actor {
-        staff_actor()
+        Actor::Staff {
+            id: self.session.member.id.clone(),
+            role: self.session.member.role,
+        }
+    }
+
+    pub fn may(&self, p: Permission) -> bool {
+        p.allows(self.role())
     }
 
     /// The CSRF token for this page's forms (bound to the session).
     pub fn csrf(&self, req: &HttpRequest, state: &Portal) -> String {
-        web::csrf(req, Some(&self.session), state.environment).token
+        web::csrf(req, Some(&self.token), state.environment).token
     }
 
     /// Whether a POST carries this session's CSRF token and comes from the tech host.
     pub fn csrf_ok(&self, req: &HttpRequest, state: &Portal, submitted: &str) -> bool {
-        web::csrf_ok(req, Some(&self.session), submitted, &state.links.tech_url)
+        web::csrf_ok(req, Some(&self.token), submitted, &state.links.tech_url)
     }
 
-    /// The guard itself: `Ok` for a valid staff session, else an error carrying the response to
-    /// send instead (303 `/signin`, or the 503 "closed" page), so the extractor can return it.
-    pub fn check(req: &HttpRequest) -> Result<Staff, actix_web::Error> {
-        let refuse = |res: HttpResponse| InternalError::from_response("staff only", res).into();
-        let Some(state) = req.app_data::<aweb::Data<Portal>>() else {
+    /// The navigation bar's facts for this person.
+    pub fn nav(&self, req: &HttpRequest, state: &Portal) -> Nav {
+        Nav {
+            csrf: self.csrf(req, state),
+            name: self.session.member.name.clone(),
+            role: role_label(self.role()),
+            manage_staff: self.may(Permission::ManageStaff),
+        }
+    }
+
+    /// The guard itself: `Ok` for a signed-in session whose role allows this route, else the
+    /// response to send instead.
+    pub async fn check(req: &HttpRequest) -> Result<Staff, HttpResponse> {
+        let Some(state) = req.app_data::<aweb::Data<Portal>>().cloned() else {
             tracing::error!("portal state missing from the app");
-            return Err(refuse(error_page(
+            return Err(error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &request_id(req),
-            )));
+            ));
         };
-        let Some(key) = &state.staff_key else {
-            return Err(refuse(closed(req)));
+        let access = access_for(req.method().as_str(), req.match_pattern().as_deref());
+        let Some(access) = access else {
+            tracing::error!(
+                http.route = req.match_pattern().unwrap_or_default(),
+                "route has no entry in the access table: refused"
+            );
+            return Err(denied(req, "use this page (it has no access rule)"));
         };
-        match web::cookie(req, STAFF_COOKIE) {
-            Some(v) if key.session_ok(&v) => Ok(Staff { session: v }),
-            // A stale or forged cookie goes away so the browser stops sending it.
-            Some(_) => Err(refuse(see_other(
-                "/signin",
-                &[session_cookie(state, "", 0)],
-            ))),
-            None => Err(refuse(see_other("/signin", &[]))),
+        let Some(token) = web::cookie(req, SESSION_COOKIE) else {
+            return Err(see_other("/signin", &[]));
+        };
+        let lookup = {
+            let (token, cfg) = (token.clone(), state.staff.clone());
+            state
+                .db
+                .run(move |c| accounts::authenticate(c, &token, &cfg, now_utc()))
+                .await
+        };
+        let session = match lookup {
+            Ok(s) => s,
+            Err(DomainError::Unauthenticated(_)) => {
+                // A stale or forged cookie goes away so the browser stops sending it.
+                return Err(see_other("/signin", &[session_cookie(&state, "")]));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "staff session lookup failed");
+                return Err(error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &request_id(req),
+                ));
+            }
+        };
+        match session.stage {
+            Stage::SignedIn => {}
+            Stage::SecondFactor => return Err(see_other("/signin/code", &[])),
+            Stage::Enroll => return Err(see_other("/signin/enroll", &[])),
         }
+        let staff = Staff { token, session };
+        if let Access::Can(p) = access
+            && !staff.may(p)
+        {
+            return Err(denied(req, p.as_str()));
+        }
+        req.extensions_mut().insert(staff.clone());
+        Ok(staff)
     }
 }
 
 impl FromRequest for Staff {
     type Error = actix_web::Error;
-    type Future = Ready<Result<Staff, actix_web::Error>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Staff, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Staff::check(req))
+        let req = req.clone();
+        Box::pin(async move {
+            Staff::check(&req)
+                .await
+                .map_err(|res| InternalError::from_response("staff only", res).into())
+        })
+    }
+}
+
+/// What the bar at the top of every staff page shows.
+pub struct Nav {
+    pub csrf: String,
+    pub name: String,
+    pub role: &'static str,
+    pub manage_staff: bool,
+}
+
+pub fn role_label(role: StaffRole) -> &'static str {
+    match role {
+        StaffRole::Owner => "owner",
+        StaffRole::Tech => "tech",
+        StaffRole::FrontDesk => "front desk",
     }
 }
 
 #[derive(Template)]
-#[template(path = "closed.html")]
-struct ClosedPage<'a> {
-    message: &'a str,
+#[template(path = "denied.html")]
+struct DeniedPage<'a> {
+    what: &'a str,
 }
 
-/// 503: staff pages are closed because no staff key is configured.
-pub fn closed(req: &HttpRequest) -> HttpResponse {
-    page(
-        &ClosedPage { message: CLOSED },
-        StatusCode::SERVICE_UNAVAILABLE,
-        req,
-        &[],
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_key_yields_one_session_and_nothing_else_passes() {
-        let k = StaffKey::new(&Secret::new("correct horse"));
-        assert_eq!(k.session(), secret_hash("portal-staff:correct horse"));
-        assert!(k.accepts("correct horse"));
-        for wrong in ["", "correct hors", "correct horse ", "CORRECT HORSE"] {
-            assert!(!k.accepts(wrong), "{wrong:?}");
-        }
-        assert!(k.session_ok(&secret_hash("portal-staff:correct horse")));
-        assert!(!k.session_ok(&secret_hash("portal-staff:other")));
-        assert!(!k.session_ok("correct horse"));
-        assert!(!k.session_ok(""));
-    }
+/// 403: signed in, but the role may not do this.
+pub fn denied(req: &HttpRequest, what: &str) -> HttpResponse {
+    page(&DeniedPage { what }, StatusCode::FORBIDDEN, req, &[])
 }

@@ -53,6 +53,7 @@ pub struct WalkInDraft {
 #[template(path = "walkin.html")]
 struct WalkInPage<'a> {
     csrf: String,
+    nav: crate::staff::Nav,
     client_id: &'a str,
     /// `None` until a client id is entered (or when garage is down).
     vehicles: Option<Vec<VehicleOption>>,
@@ -143,6 +144,7 @@ async fn walkin_page(
     page(
         &WalkInPage {
             csrf: staff.csrf(req, state),
+            nav: staff.nav(req, state),
             client_id: &draft.client_id,
             vehicles,
             services,

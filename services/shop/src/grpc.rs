@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use omneuro_platform::auth::{self, Actor};
+use omneuro_platform::auth::{self, Actor, Permission};
 use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_platform::ids;
@@ -133,14 +133,10 @@ impl Shop {
 /// How long a staff edit waits for its Stripe sync before answering.
 const EDIT_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The caller, who must be shop staff.
-fn staff_only<T>(req: &Request<T>, what: &str) -> Result<Actor, Status> {
+/// The caller, who must be staff whose role allows `p`.
+fn staff_only<T>(req: &Request<T>, p: Permission) -> Result<Actor, Status> {
     let actor = auth::actor(req)?;
-    if !actor.is_staff() {
-        return Err(Status::permission_denied(format!(
-            "only shop staff may {what}"
-        )));
-    }
+    auth::require(&actor, p)?;
     Ok(actor)
 }
 
@@ -207,7 +203,7 @@ fn system_only(actor: &Actor) -> Result<(), Status> {
 /// jobs (as itself) or staff may move stock for work orders; returns who, for the ledger.
 fn job_parts_caller<T>(req: &Request<T>) -> Result<String, Status> {
     match auth::actor(req)? {
-        a @ Actor::Staff { .. } => Ok(a.encode()),
+        a @ Actor::Staff { .. } if a.may(Permission::WorkBench) => Ok(a.encode()),
         Actor::System(name) if name == "jobs" => Ok("system:jobs".into()),
         _ => Err(Status::permission_denied(
             "only jobs and staff move stock for work orders",
@@ -493,12 +489,7 @@ impl pb::shop_service_server::ShopService for Shop {
         &self,
         req: Request<pb::AdjustStockRequest>,
     ) -> Result<Response<pb::AdjustStockResponse>, Status> {
-        let actor = auth::actor(&req)?;
-        if !actor.is_staff() {
-            return Err(Status::permission_denied(
-                "only shop staff may change stock",
-            ));
-        }
+        let actor = staff_only(&req, Permission::AdjustStock)?;
         let r = req.into_inner();
         let (who, now) = (actor.encode(), now_utc());
         let available = self
@@ -615,7 +606,7 @@ impl pb::shop_service_server::ShopService for Shop {
         &self,
         req: Request<pb::ListCatalogRequest>,
     ) -> Result<Response<pb::ListCatalogResponse>, Status> {
-        staff_only(&req, "see the whole catalog")?;
+        staff_only(&req, Permission::EditCatalog)?;
         let page = req.into_inner().page.unwrap_or_default();
         let q = ProductQuery::new(false, "", page.page_size, &page.page_token)
             .map_err(Status::invalid_argument)?;
@@ -638,7 +629,7 @@ impl pb::shop_service_server::ShopService for Shop {
         &self,
         req: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::CreateProductResponse>, Status> {
-        let actor = staff_only(&req, "add products")?;
+        let actor = staff_only(&req, Permission::EditCatalog)?;
         let r = req.into_inner();
         let Some(price) = r.price else {
             return Err(Status::invalid_argument("Give the product a price."));
@@ -673,7 +664,7 @@ impl pb::shop_service_server::ShopService for Shop {
         &self,
         req: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::UpdateProductResponse>, Status> {
-        let actor = staff_only(&req, "change products")?;
+        let actor = staff_only(&req, Permission::EditCatalog)?;
         let r = req.into_inner();
         let id = catalog::product_id(&r.id)?;
         let changes = catalog::ProductChanges::parse(ChangesInput {
@@ -700,7 +691,7 @@ impl pb::shop_service_server::ShopService for Shop {
         &self,
         req: Request<pb::SetFitmentRequest>,
     ) -> Result<Response<pb::SetFitmentResponse>, Status> {
-        let actor = staff_only(&req, "change what a product fits")?;
+        let actor = staff_only(&req, Permission::EditCatalog)?;
         let r = req.into_inner();
         let id = catalog::product_id(&r.product_id)?;
         let list = catalog::fitment(fitment_from_pb(r.fitment))?;
@@ -719,7 +710,7 @@ impl pb::shop_service_server::ShopService for Shop {
         &self,
         req: Request<pb::SyncCatalogRequest>,
     ) -> Result<Response<pb::SyncCatalogResponse>, Status> {
-        let actor = staff_only(&req, "sync the catalog to Stripe")?;
+        let actor = staff_only(&req, Permission::EditCatalog)?;
         let report = self.sync.sync_all().await.map_err(|e| match e {
             SyncError::Stripe(StripeError::Off(why)) => {
                 Status::failed_precondition(format!("Stripe is off ({why}); nothing was synced."))

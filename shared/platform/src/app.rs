@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::config::{ServiceConfig, TelemetryConfig, WebConfig};
+use crate::config::{HttpConfig, PortalConfig, ServiceConfig, TelemetryConfig, WebConfig};
 use crate::db::{Database, DbConnection, DbError};
 use crate::http::{Configure, HttpContext};
 use crate::metrics::Metrics;
@@ -174,8 +174,7 @@ impl App {
             db,
             readiness.clone(),
             metrics,
-            reporter.clone(),
-            spec.grpc_services.clone(),
+            Some((reporter.clone(), spec.grpc_services.clone())),
             if cfg.demo_data { spec.seed_demo } else { None },
             Duration::from_millis(cfg.database.health_interval_ms.max(50)),
             stop_inner.wait(),
@@ -196,20 +195,68 @@ impl App {
         })
     }
 
-    /// A stateless web service (site, portal): HTTP only, ready as soon as it listens.
+    /// A stateless web service (site): HTTP only, ready as soon as it listens.
     pub fn web(name: &'static str, cfg: &WebConfig, routes: Configure) -> anyhow::Result<Self> {
-        let metrics = Metrics::new(name);
         let readiness = Readiness::new(true, "stateless");
-        let http_listener = std::net::TcpListener::bind(cfg.http.addr())
-            .with_context(|| format!("cannot bind HTTP port {}", cfg.http.addr()))?;
+        Self::http_only(
+            name,
+            &cfg.http,
+            cfg.shutdown_grace_secs,
+            readiness,
+            Metrics::new(name),
+            routes,
+        )
+    }
+
+    /// A web service with its own database (portal: staff accounts): HTTP only, ready while the
+    /// database answers and its migrations are applied (they are applied on start, like a domain
+    /// service's).
+    pub fn web_with_database(
+        name: &'static str,
+        cfg: &PortalConfig,
+        db: Arc<Database>,
+        routes: Configure,
+    ) -> anyhow::Result<Self> {
+        let readiness = Readiness::new(false, "starting: database not checked yet");
+        let metrics = Metrics::new(name);
+        let mut app = Self::http_only(
+            name,
+            &cfg.http,
+            cfg.shutdown_grace_secs,
+            readiness.clone(),
+            metrics.clone(),
+            routes,
+        )?;
+        app.watcher = Some(tokio::spawn(watch_database(
+            db,
+            readiness,
+            metrics,
+            None,
+            None,
+            Duration::from_millis(cfg.database.health_interval_ms.max(50)),
+            app.stop_inner.wait(),
+        )));
+        Ok(app)
+    }
+
+    fn http_only(
+        name: &'static str,
+        http_cfg: &HttpConfig,
+        grace_secs: u64,
+        readiness: Readiness,
+        metrics: Metrics,
+        routes: Configure,
+    ) -> anyhow::Result<Self> {
+        let http_listener = std::net::TcpListener::bind(http_cfg.addr())
+            .with_context(|| format!("cannot bind HTTP port {}", http_cfg.addr()))?;
         let http_addr = http_listener.local_addr()?;
-        let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+        let grace = Duration::from_secs(grace_secs);
         let ctx = HttpContext {
             service: name,
             readiness: readiness.clone(),
             metrics,
         };
-        let http = crate::http::server(&cfg.http, http_listener, ctx, routes, grace)?;
+        let http = crate::http::server(http_cfg, http_listener, ctx, routes, grace)?;
         tracing::info!(service = name, http.addr = %http_addr, "listening");
         Ok(Self {
             name,
@@ -293,8 +340,7 @@ async fn watch_database(
     db: Arc<Database>,
     readiness: Readiness,
     metrics: Metrics,
-    reporter: HealthReporter,
-    names: Vec<&'static str>,
+    health: Option<(HealthReporter, Vec<&'static str>)>,
     seed: Option<Seeder>,
     interval: Duration,
     stop: impl Future<Output = ()>,
@@ -332,8 +378,10 @@ async fn watch_database(
             } else {
                 ServingStatus::NotServing
             };
-            for name in std::iter::once("").chain(names.iter().copied()) {
-                reporter.set_service_status(name, status).await;
+            if let Some((reporter, names)) = &health {
+                for name in std::iter::once("").chain(names.iter().copied()) {
+                    reporter.set_service_status(name, status).await;
+                }
             }
             match &result {
                 Ok(_) => tracing::info!("ready: database reachable"),
@@ -365,6 +413,12 @@ impl HasTelemetry for ServiceConfig {
 }
 
 impl HasTelemetry for WebConfig {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
+impl HasTelemetry for PortalConfig {
     fn telemetry(&self) -> &TelemetryConfig {
         &self.telemetry
     }

@@ -121,6 +121,132 @@ pub fn actor<T>(req: &tonic::Request<T>) -> Result<Actor, Status> {
         .ok_or_else(|| Status::unauthenticated("this call needs a caller identity"))
 }
 
+/// What a staff member may do. [`Permission::allows`] is the role table of docs/ROLES.md in code:
+/// each domain service checks the permission an RPC needs with [`require`], so a role is enforced
+/// where the data lives, not just hidden in the portal's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// The job board, a job and its bench, today's appointments.
+    ViewJobs,
+    /// Moving a job along the workflow.
+    MoveJobs,
+    /// Bench work: diagnostics notes, labor and parts lines, photos.
+    WorkBench,
+    /// Sending a job's estimate to the client.
+    SendEstimate,
+    /// Opening a job for a walk-in.
+    OpenWalkIn,
+    /// Putting a tech on a job.
+    AssignTech,
+    /// Finding clients and their vehicles.
+    ViewClients,
+    /// Invoices for jobs: create, issue, void.
+    Invoice,
+    /// Stock adjustments with a reason.
+    AdjustStock,
+    /// Money back to a client.
+    Refund,
+    /// Products, prices, fitment, the Stripe catalog.
+    EditCatalog,
+    /// Booking rules, services and fees, tax rate, techs' availability.
+    EditSettings,
+    /// Inviting, changing and disabling staff; the audit log.
+    ManageStaff,
+    /// Reports.
+    ViewReports,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 14] = [
+        Permission::ViewJobs,
+        Permission::MoveJobs,
+        Permission::WorkBench,
+        Permission::SendEstimate,
+        Permission::OpenWalkIn,
+        Permission::AssignTech,
+        Permission::ViewClients,
+        Permission::Invoice,
+        Permission::AdjustStock,
+        Permission::Refund,
+        Permission::EditCatalog,
+        Permission::EditSettings,
+        Permission::ManageStaff,
+        Permission::ViewReports,
+    ];
+
+    /// The role table. The owner may do everything; a tech works the bench; the front desk deals
+    /// with clients, walk-ins, invoices and stock arriving. Either may put a tech on a job.
+    pub fn allows(self, role: StaffRole) -> bool {
+        use Permission::*;
+        match role {
+            StaffRole::Owner => true,
+            StaffRole::Tech => matches!(
+                self,
+                ViewJobs
+                    | MoveJobs
+                    | WorkBench
+                    | SendEstimate
+                    | OpenWalkIn
+                    | AssignTech
+                    | ViewClients
+            ),
+            StaffRole::FrontDesk => matches!(
+                self,
+                ViewJobs
+                    | MoveJobs
+                    | SendEstimate
+                    | OpenWalkIn
+                    | AssignTech
+                    | ViewClients
+                    | Invoice
+                    | AdjustStock
+            ),
+        }
+    }
+
+    /// How the permission is written in docs/ROLES.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ViewJobs => "view jobs",
+            Permission::MoveJobs => "move jobs",
+            Permission::WorkBench => "work the bench",
+            Permission::SendEstimate => "send estimates",
+            Permission::OpenWalkIn => "open walk-ins",
+            Permission::AssignTech => "assign techs",
+            Permission::ViewClients => "view clients",
+            Permission::Invoice => "invoice",
+            Permission::AdjustStock => "adjust stock",
+            Permission::Refund => "refund",
+            Permission::EditCatalog => "edit the catalog",
+            Permission::EditSettings => "edit settings",
+            Permission::ManageStaff => "manage staff",
+            Permission::ViewReports => "view reports",
+        }
+    }
+}
+
+impl Actor {
+    /// Whether this caller is staff whose role allows `p`.
+    pub fn may(&self, p: Permission) -> bool {
+        matches!(self, Actor::Staff { role, .. } if p.allows(*role))
+    }
+}
+
+/// Refuses anyone who is not staff with a role that allows `p` (`PERMISSION_DENIED`, naming what
+/// was refused).
+pub fn require(actor: &Actor, p: Permission) -> Result<(), Status> {
+    if actor.may(p) {
+        Ok(())
+    } else if actor.is_staff() {
+        Err(Status::permission_denied(format!(
+            "your role may not {}",
+            p.as_str()
+        )))
+    } else {
+        Err(Status::permission_denied("only shop staff may do this"))
+    }
+}
+
 /// Refuses anyone but shop staff (`PERMISSION_DENIED`).
 pub fn require_staff(actor: &Actor) -> Result<(), Status> {
     if actor.is_staff() {

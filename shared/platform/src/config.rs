@@ -583,14 +583,14 @@ impl Default for LinksConfig {
     }
 }
 
-/// Everything a stateless web service (site, portal) is configured with.
+/// Everything a stateless web service (site) is configured with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     #[serde(default)]
     pub environment: Environment,
     pub http: HttpConfig,
-    /// Where secrets come from (portal: the temporary staff key).
+    /// Where secrets come from.
     #[serde(default)]
     pub secrets: SecretsConfig,
     #[serde(default)]
@@ -599,6 +599,59 @@ pub struct WebConfig {
     pub links: LinksConfig,
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
+}
+
+/// The tech portal: a web service that also owns staff accounts, so it has a database and sends
+/// mail (staff invites) — ADR 0011.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    #[serde(default)]
+    pub environment: Environment,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    pub upstreams: UpstreamsConfig,
+    pub links: LinksConfig,
+    #[serde(default)]
+    pub mail: crate::mail::MailConfig,
+    #[serde(default)]
+    pub staff: StaffConfig,
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+/// Staff sessions and sign-in throttling (defaults follow OWASP ASVS level 2 / NIST AAL2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaffConfig {
+    /// A session unused this long ends.
+    pub idle_minutes: i64,
+    /// A session ends this long after sign-in, used or not (one shift).
+    pub absolute_hours: i64,
+    /// Failed sign-ins for one address within `lockout_minutes` that lock it for that long.
+    pub lockout_failures: i64,
+    /// Failed sign-ins from one IP address within `lockout_minutes` that lock it out.
+    pub lockout_failures_per_ip: i64,
+    pub lockout_minutes: i64,
+    /// How long an invite link works.
+    pub invite_hours: i64,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self {
+            idle_minutes: 30,
+            absolute_hours: 12,
+            lockout_failures: 5,
+            lockout_failures_per_ip: 20,
+            lockout_minutes: 15,
+            invite_hours: 72,
+        }
+    }
 }
 
 /// Built-in link defaults for dev (nginx on 8080).

@@ -265,6 +265,39 @@ mod url {
     }
 }
 
+/// An email address as typed, trimmed and lower-cased, or a clear error (one rule for clients and
+/// staff).
+pub fn normalize_email(raw: &str) -> Result<String, crate::error::DomainError> {
+    let e = raw.trim().to_lowercase();
+    let bad = || {
+        crate::error::DomainError::invalid(
+            "Please enter a valid email address, like rider@example.com.",
+        )
+    };
+    if e.is_empty() || e.len() > 254 {
+        return Err(bad());
+    }
+    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
+    let label_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+'".contains(&b))
+    };
+    if local.len() > 64
+        || !label_ok(local)
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+        || !domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(bad());
+    }
+    Ok(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

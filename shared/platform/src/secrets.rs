@@ -19,8 +19,6 @@ pub mod names {
     pub const STRIPE_WEBHOOK_SECRET: &str = "/omneuro/stripe/webhook_secret";
     pub const TELNYX_API_KEY: &str = "/omneuro/telnyx/api_key";
     pub const TELNYX_PUBLIC_KEY: &str = "/omneuro/telnyx/public_key";
-    /// The portal's temporary staff key (until staff accounts exist); unset = staff pages closed.
-    pub const PORTAL_STAFF_KEY: &str = "/omneuro/portal/staff_key";
     /// Password of the SMTP relay user named in `mail.smtp_url`.
     pub const SMTP_PASSWORD: &str = "/omneuro/smtp/password";
 }
