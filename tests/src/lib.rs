@@ -472,6 +472,21 @@ impl Proc {
         }
     }
 
+    /// Waits (up to 20 s) until `/readyz` answers 200: a service with a database migrates it
+    /// after it starts listening.
+    pub async fn wait_ready(&self) {
+        let url = format!("http://{}/readyz", self.http);
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                http_status(&url).await == 200
+            })
+            .await,
+            "{} never became ready:\n{}",
+            self.name,
+            self.logs()
+        );
+    }
+
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.grpc.unwrap())
     }

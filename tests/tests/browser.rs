@@ -71,6 +71,7 @@ async fn a_client_books_in_the_browser_and_follows_the_repair_to_ready() {
         ];
         penv.extend(links.iter().cloned());
         let mut portal = Proc::spawn("portal", &penv, &tmp.0);
+        portal.wait_ready().await;
         let tech_email = format!(
             "{}@juicejunkiez.test",
             omneuro_platform::ids::new_id("tech")

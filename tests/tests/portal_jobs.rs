@@ -123,6 +123,7 @@ async fn staff_sign_in_with_accounts_and_the_board_moves_jobs_only_along_the_wor
             ],
             &dir.0,
         );
+        portal.wait_ready().await;
         let mut b = Browser::new(&base(&portal));
         for path in ["/jobs", "/jobs?all=1", job_path.as_str()] {
             let p = b.get(path).await;

@@ -133,6 +133,7 @@ async fn the_bench_prices_lines_from_the_server_and_sends_the_estimate_from_the_
             ],
             &dir.0,
         );
+        portal.wait_ready().await;
         let mut b = Browser::new(&base(&portal));
         // Not signed in: the bench posts send you to sign in.
         let p = b.post("/walkin", &[("csrf", "x")]).await;
