@@ -779,6 +779,34 @@ impl SmtpSink {
     }
 
     /// Waits until `to` has at least `n` messages and returns the newest.
+    /// The newest mail to `to`, past the first `after` of them, whose subject starts with
+    /// `subject` (waits up to 15 s): for when other mail to the same address may arrive in any
+    /// order (a reminder due at once).
+    pub async fn wait_for_subject(
+        &self,
+        to: &str,
+        subject: &str,
+        after: usize,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self.to(to).into_iter().skip(after).rev().find(|m| {
+                m["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(subject))
+            });
+            if let Some(m) = found {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no mail \"{subject}…\" to {to}; have {:#?}",
+                self.to(to)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_for(&self, to: &str, n: usize) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {

@@ -773,7 +773,7 @@ async fn brute_force_is_slowed_then_locked_and_sessions_end_when_they_should() {
                     ],
                 )
                 .await;
-            assert_eq!(p.status, 422, "{why}");
+            assert_eq!(p.status, 400, "{why}");
             assert!(p.body.contains(why), "{why}: {}", p.body);
         }
         assert_eq!(tablet.get("/account").await.status, 200);
@@ -867,6 +867,272 @@ async fn brute_force_is_slowed_then_locked_and_sessions_end_when_they_should() {
         // The planted half-open session is gone: the code page sends you back to sign in.
         assert_eq!(owner_b.get("/signin/code").await.location, "/signin");
 
+        portal.stop().await;
+    }
+}
+
+/// The value inside `id="{id}"…>…<` on a page (an element's text).
+fn text_of(body: &str, id: &str) -> String {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[at..];
+    let start = rest.find('>').unwrap() + 1;
+    rest[start..start + rest[start..].find('<').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_account_and_invites_work_the_way_a_person_uses_them() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    for backend in backends() {
+        let pdb = TestDb::new(backend, "portal");
+        let portal = start_portal(&pdb.url, &[], &[("OMNEURO__MAIL__SMTP_URL", sink.url())]).await;
+        wait_ready(&portal).await;
+        let mut staff = seed_staff(&pdb.url).await;
+        let base = portal.url("");
+
+        // ---- a tech turns the authenticator app on from their account -------------------------
+        let mut tech = Browser::new(&base);
+        assert_eq!(
+            staff_sign_in(&mut tech, &mut staff.tech).await.location,
+            "/jobs"
+        );
+        let acct = tech.get("/account").await;
+        assert!(text_of(&acct.body, "totp-state").starts_with("Off."));
+        let csrf = acct.csrf();
+        let p = tech.post("/account/totp", &[("csrf", &csrf)]).await;
+        assert_eq!(p.status, 200);
+        let key: String = text_of(&p.body, "totp-key").split_whitespace().collect();
+        // A wrong code: the same set-up page, the same key, nothing turned on.
+        let p = tech
+            .post(
+                "/account/totp/confirm",
+                &[("csrf", &csrf), ("code", "000000")],
+            )
+            .await;
+        assert_eq!(p.status, 400);
+        let again: String = text_of(&p.body, "totp-key").split_whitespace().collect();
+        assert_eq!(again, key);
+        let code = portal::totp::code_at(&key, chrono::Utc::now().timestamp() as u64).unwrap();
+        let p = tech
+            .post("/account/totp/confirm", &[("csrf", &csrf), ("code", &code)])
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        let codes: Vec<String> = p.body[p.body.find("id=\"recovery-codes\"").unwrap()..]
+            .split("<li>")
+            .skip(1)
+            .map(|c| c[..c.find("</li>").unwrap()].to_owned())
+            .collect();
+        assert_eq!(codes.len(), 10);
+        // Signing in now needs the second step; a recovery code works once.
+        let mut other = Browser::new(&base);
+        let c = other.get("/signin").await.csrf();
+        let p = other
+            .post(
+                "/signin",
+                &[
+                    ("csrf", &c),
+                    ("email", &staff.tech.email),
+                    ("password", &staff.tech.password),
+                ],
+            )
+            .await;
+        assert_eq!(p.location, "/signin/code");
+        let c = other.get("/signin/code").await.csrf();
+        let p = other
+            .post("/signin/code", &[("csrf", &c), ("code", &codes[0])])
+            .await;
+        assert_eq!(p.location, "/jobs");
+        let c = staff_csrf(&mut other).await;
+        other.post("/signout", &[("csrf", &c)]).await;
+        let c = other.get("/signin").await.csrf();
+        other
+            .post(
+                "/signin",
+                &[
+                    ("csrf", &c),
+                    ("email", &staff.tech.email),
+                    ("password", &staff.tech.password),
+                ],
+            )
+            .await;
+        let c = other.get("/signin/code").await.csrf();
+        let p = other
+            .post("/signin/code", &[("csrf", &c), ("code", &codes[0])])
+            .await;
+        assert_eq!(p.status, 401, "a used recovery code is refused");
+        // Turning it off needs the password; then no second step again.
+        let csrf = staff_csrf(&mut tech).await;
+        let p = tech
+            .post(
+                "/account/totp/off",
+                &[("csrf", &csrf), ("current", "not-my-password")],
+            )
+            .await;
+        assert_eq!(p.status, 400);
+        assert!(text_of(&p.body, "totp-state").starts_with("On."));
+        let p = tech
+            .post(
+                "/account/totp/off",
+                &[("csrf", &csrf), ("current", &staff.tech.password)],
+            )
+            .await;
+        assert_eq!(p.location, "/account");
+        let mut third = Browser::new(&base);
+        assert_eq!(
+            staff_sign_in(&mut third, &mut staff.tech).await.location,
+            "/jobs"
+        );
+
+        // ---- owners keep theirs; nobody changes their own role ---------------------------------
+        let mut owner = Browser::new(&base);
+        assert_eq!(
+            staff_sign_in(&mut owner, &mut staff.owner).await.location,
+            "/jobs"
+        );
+        let csrf = staff_csrf(&mut owner).await;
+        let p = owner
+            .post(
+                "/account/totp/off",
+                &[("csrf", &csrf), ("current", &staff.owner.password)],
+            )
+            .await;
+        assert_eq!(p.status, 403);
+        assert!(p.body.contains("Owners must keep the authenticator app"));
+        let db = portal_db(&pdb.url);
+        let owner_id = db
+            .run(portal::accounts::list)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.email == staff.owner.email)
+            .unwrap()
+            .id;
+        let p = owner
+            .post(
+                &format!("/staff/{owner_id}"),
+                &[("csrf", &csrf), ("role", "tech"), ("disabled", "1")],
+            )
+            .await;
+        assert_eq!(p.status, 409);
+        assert!(p.body.contains("your own role"));
+
+        // ---- invites: bad input keeps the form, a taken address is refused ----------------------
+        for (email, role, status, why) in [
+            ("not-an-email", "tech", 400, "valid email address"),
+            (
+                staff.desk.email.as_str(),
+                "tech",
+                409,
+                "already a staff account",
+            ),
+            ("new@juicejunkiez.test", "janitor", 400, "Choose a role"),
+        ] {
+            let p = owner
+                .post(
+                    "/staff/invite",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", "Robin Bench"),
+                        ("email", email),
+                        ("role", role),
+                    ],
+                )
+                .await;
+            assert_eq!(p.status, status, "{why}");
+            assert!(p.body.contains(why), "{why}: {}", p.body);
+            assert!(
+                p.body.contains("value=\"Robin Bench\""),
+                "the form keeps what was typed"
+            );
+        }
+        let p = owner
+            .post(
+                "/staff/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Robin Bench"),
+                    ("email", "robin@juicejunkiez.test"),
+                    ("role", "front_desk"),
+                ],
+            )
+            .await;
+        assert_eq!(p.location, "/staff?invited=1");
+        let mail = sink.wait_for("robin@juicejunkiez.test", 1).await;
+        let text = mail["text"].as_str().unwrap();
+        let path = &text[text.find("/invite/").unwrap()..];
+        let path: String = path.chars().take_while(|c| !c.is_whitespace()).collect();
+        let mut robin = Browser::new(&base);
+        let p = robin.get(&path).await;
+        assert_eq!(p.status, 200);
+        assert!(p.body.contains("robin@juicejunkiez.test") && p.body.contains("front desk"));
+        let c = p.csrf();
+        for (pw, confirm, why) in [
+            ("solder-and-flux-77", "solder-and-flux-78", "differ"),
+            ("password1", "password1", "most common"),
+        ] {
+            let p = robin
+                .post(
+                    &path,
+                    &[
+                        ("csrf", &c),
+                        ("name", "Robin B."),
+                        ("password", pw),
+                        ("confirm", confirm),
+                    ],
+                )
+                .await;
+            assert_eq!(p.status, 400, "{why}");
+            assert!(
+                p.body.contains(why) && p.body.contains("value=\"Robin B.\""),
+                "{why}"
+            );
+        }
+        let p = robin
+            .post(
+                &path,
+                &[
+                    ("csrf", &c),
+                    ("name", "Robin B."),
+                    ("password", "solder-and-flux-77"),
+                    ("confirm", "solder-and-flux-77"),
+                ],
+            )
+            .await;
+        assert_eq!(p.location, "/signin?welcome=1");
+        // The link works once; a made-up one is no better.
+        for link in [path.as_str(), "/invite/made-up-token"] {
+            let p = robin.get(link).await;
+            assert_eq!(p.status, 410, "{link}");
+            assert!(p.body.contains("expired or was already used"));
+        }
+        let mut robin_login = staff.desk.clone();
+        robin_login.email = "robin@juicejunkiez.test".into();
+        robin_login.password = "solder-and-flux-77".into();
+        assert_eq!(
+            staff_sign_in(&mut robin, &mut robin_login).await.location,
+            "/jobs"
+        );
+        let me = robin.get("/account").await;
+        assert!(me.body.contains("Robin B.") && me.body.contains("front desk"));
+
+        // The owner reads it all back in the audit log.
+        let audit = owner.get("/audit").await;
+        for want in [
+            "set up the authenticator app",
+            "used a recovery code",
+            "turned off the authenticator app",
+            "invited a staff member",
+            "accepted an invite",
+            "robin@juicejunkiez.test",
+        ] {
+            assert!(
+                audit.body.contains(want),
+                "{want} missing from the audit log"
+            );
+        }
         portal.stop().await;
     }
 }

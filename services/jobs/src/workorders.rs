@@ -5,6 +5,8 @@
 //! ready → delivered, plus canceled. Every move is one transaction: the status, a history row
 //! (who, when, from, to, note) and the notification rows in the outbox.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use omneuro_platform::db::{DbConnection, write_transaction};
@@ -218,57 +220,99 @@ fn from_row(r: Row) -> WorkOrder {
     }
 }
 
-/// Loads the appointment (latest) and history of each order.
-fn complete(conn: &mut DbConnection, mut w: WorkOrder) -> Result<WorkOrder, DomainError> {
-    let appt: Option<(
-        String,
-        chrono::NaiveDate,
-        String,
-        String,
-        NaiveDateTime,
-        String,
-    )> = appointments::table
-        .filter(appointments::job_id.eq(&w.id))
-        .order_by(appointments::created_at.desc())
-        .select((
-            appointments::id,
-            appointments::day,
-            appointments::window_code,
-            appointments::start_local,
-            appointments::starts_at,
-            appointments::status,
-        ))
-        .first(conn)
-        .optional()?;
-    w.appointment = appt.map(|a| AppointmentInfo {
-        id: a.0,
-        day: a.1,
-        window_code: a.2,
-        start_local: a.3,
-        starts_at: a.4,
-        booked: a.5 == "booked",
-    });
-    w.history = work_order_events::table
-        .filter(work_order_events::job_id.eq(&w.id))
-        .order_by((work_order_events::at, work_order_events::id))
-        .select((
-            work_order_events::at,
-            work_order_events::actor,
-            work_order_events::from_status,
-            work_order_events::to_status,
-            work_order_events::note,
-        ))
-        .load::<(NaiveDateTime, String, Option<String>, String, String)>(conn)?
-        .into_iter()
-        .map(|(at, actor, from, to, note)| Event {
-            at,
-            actor,
-            from: from.as_deref().and_then(Status::parse),
-            to: Status::parse(&to).unwrap_or(Status::Intake),
-            note,
-        })
-        .collect();
-    Ok(w)
+/// Loads the appointment (latest) and history of one order.
+fn complete(conn: &mut DbConnection, w: WorkOrder) -> Result<WorkOrder, DomainError> {
+    let mut all = complete_all(conn, vec![w])?;
+    all.pop()
+        .ok_or_else(|| DomainError::not_found("No such job in your garage."))
+}
+
+/// Rows fetched per `IN (…)` query, well under either backend's parameter limit.
+const BATCH: usize = 500;
+
+type AppointmentRow = (
+    String,
+    String,
+    chrono::NaiveDate,
+    String,
+    String,
+    NaiveDateTime,
+    String,
+);
+type EventRow = (
+    String,
+    NaiveDateTime,
+    String,
+    Option<String>,
+    String,
+    String,
+);
+
+/// Loads the appointment (latest) and history of each order: two queries per batch of orders,
+/// not two per order (the staff board lists hundreds).
+fn complete_all(
+    conn: &mut DbConnection,
+    mut orders: Vec<WorkOrder>,
+) -> Result<Vec<WorkOrder>, DomainError> {
+    let mut appts: HashMap<String, AppointmentInfo> = HashMap::new();
+    let mut history: HashMap<String, Vec<Event>> = HashMap::new();
+    for chunk in orders.chunks(BATCH) {
+        let ids: Vec<&str> = chunk.iter().map(|w| w.id.as_str()).collect();
+        let rows: Vec<AppointmentRow> = appointments::table
+            .filter(appointments::job_id.eq_any(&ids))
+            .order_by((appointments::job_id, appointments::created_at.desc()))
+            .select((
+                appointments::job_id,
+                appointments::id,
+                appointments::day,
+                appointments::window_code,
+                appointments::start_local,
+                appointments::starts_at,
+                appointments::status,
+            ))
+            .load(conn)?;
+        for a in rows {
+            // Newest first within a job: keep the first one seen.
+            appts.entry(a.0).or_insert(AppointmentInfo {
+                id: a.1,
+                day: a.2,
+                window_code: a.3,
+                start_local: a.4,
+                starts_at: a.5,
+                booked: a.6 == "booked",
+            });
+        }
+        let events: Vec<EventRow> = work_order_events::table
+            .filter(work_order_events::job_id.eq_any(&ids))
+            .order_by((
+                work_order_events::job_id,
+                work_order_events::at,
+                work_order_events::id,
+            ))
+            .select((
+                work_order_events::job_id,
+                work_order_events::at,
+                work_order_events::actor,
+                work_order_events::from_status,
+                work_order_events::to_status,
+                work_order_events::note,
+            ))
+            .load(conn)?;
+        for (job, at, actor, from, to, note) in events {
+            history.entry(job).or_default().push(Event {
+                at,
+                actor,
+                from: from.as_deref().and_then(Status::parse),
+                to: Status::parse(&to).unwrap_or(Status::Intake),
+                note,
+            });
+        }
+    }
+    for w in &mut orders {
+        w.appointment = appts.remove(&w.id);
+        w.history = history.remove(&w.id).unwrap_or_default();
+    }
+    Ok(orders)
 }
 
 /// One order; a client (`owner`) sees only their own (anything else is "not found").
@@ -303,9 +347,7 @@ pub fn list_for_client(
         .select(columns!())
         .limit(200)
         .load::<Row>(conn)?;
-    rows.into_iter()
-        .map(|r| complete(conn, from_row(r)))
-        .collect()
+    complete_all(conn, rows.into_iter().map(from_row).collect())
 }
 
 /// Orders in the given statuses (all when empty), oldest first: the staff board.
@@ -322,9 +364,7 @@ pub fn list_by_status(
         q = q.filter(work_orders::status.eq_any(statuses.iter().map(|s| s.as_str())));
     }
     let rows = q.load::<Row>(conn)?;
-    rows.into_iter()
-        .map(|r| complete(conn, from_row(r)))
-        .collect()
+    complete_all(conn, rows.into_iter().map(from_row).collect())
 }
 
 /// The order behind a status link, if the link is live.

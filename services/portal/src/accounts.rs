@@ -1029,6 +1029,7 @@ pub fn withdraw_invites(
     Ok(())
 }
 
+/// An unknown, used, withdrawn or expired invite link (all look alike).
 const INVITE_GONE: &str =
     "This invite link has expired or was already used. Ask the owner for a new one.";
 
@@ -1039,7 +1040,7 @@ pub fn invite_for(
     now: NaiveDateTime,
 ) -> Result<Invite, DomainError> {
     if !ids::is_secret_shaped(token) {
-        return Err(DomainError::conflict(INVITE_GONE));
+        return Err(DomainError::NotFound(INVITE_GONE.into()));
     }
     let row: Option<(String, String, String, NaiveDateTime)> = staff_invites::table
         .find(ids::secret_hash(token))
@@ -1054,7 +1055,8 @@ pub fn invite_for(
         ))
         .first(conn)
         .optional()?;
-    let (email, name, role, expires_at) = row.ok_or_else(|| DomainError::conflict(INVITE_GONE))?;
+    let (email, name, role, expires_at) =
+        row.ok_or_else(|| DomainError::NotFound(INVITE_GONE.into()))?;
     Ok(Invite {
         email,
         name,
@@ -1088,7 +1090,7 @@ pub fn accept_invite(
         .set(staff_invites::accepted_at.eq(now))
         .execute(c)?;
         if spent != 1 {
-            return Err(DomainError::conflict(INVITE_GONE));
+            return Err(DomainError::NotFound(INVITE_GONE.into()));
         }
         let id = insert_staff(c, &invite.email, &name, invite.role, &phc, now)?;
         audit(

@@ -15,12 +15,12 @@ use actix_web::web::{Data, Form, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use omneuro_platform::auth;
 use omneuro_platform::grpc;
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::http::{error_page, refusal_status, request_id};
 use omneuro_proto::common::v1::{Money, PageRequest};
 use omneuro_proto::jobs::v1 as pb;
 use omneuro_proto::shop::v1 as shop;
 use serde::Deserialize;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::Portal;
 use crate::board::{fetch, job_page, when, who};
@@ -290,12 +290,12 @@ async fn finish(
         Ok(_) => return see_other(&format!("/jobs/{id}"), &[]),
         Err(s) => s,
     };
-    let status = match s.code() {
-        Code::InvalidArgument => StatusCode::BAD_REQUEST,
-        Code::FailedPrecondition => StatusCode::CONFLICT,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::PermissionDenied => return error_page(StatusCode::FORBIDDEN, &request_id(req)),
-        _ => return error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req)),
+    let status = match refusal_status(s.code()) {
+        Some(status) if status != StatusCode::FORBIDDEN => status,
+        other => {
+            let status = other.unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return error_page(status, &request_id(req));
+        }
     };
     refuse(staff, state, req, id, status, s.message(), draft).await
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::grpc;
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::http::{error_page, refusal_status, request_id};
 use omneuro_proto::jobs::v1 as pb;
 use serde::Deserialize;
 use tonic::Code;
@@ -404,11 +404,13 @@ pub async fn move_job(
             tracing::info!(job_id = %moved.id, to = %moved.status, "job moved from the portal");
             return see_other(&format!("/jobs/{}", moved.id), &[]);
         }
-        Err(s) => match s.code() {
-            Code::FailedPrecondition => (StatusCode::CONFLICT, s.message().to_owned()),
-            Code::InvalidArgument => (StatusCode::BAD_REQUEST, s.message().to_owned()),
-            Code::NotFound => return error_page(StatusCode::NOT_FOUND, &request_id(&req)),
-            _ => return error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(&req)),
+        // Refusals are shown on the job page; without the job (or jobs) there is no page.
+        Err(s) => match refusal_status(s.code()) {
+            Some(status) if status != StatusCode::NOT_FOUND => (status, s.message().to_owned()),
+            other => {
+                let status = other.unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return error_page(status, &request_id(&req));
+            }
         },
     };
     match fetch(&staff, &state, &req, id).await {

@@ -11,7 +11,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, Route, web};
 use askama::Template;
 use omneuro_platform::auth::Permission;
 use omneuro_platform::db::now_utc;
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::error::DomainError;
+use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
@@ -394,6 +395,18 @@ pub fn see_other(to: &str, cookies: &[String]) -> HttpResponse {
         b.append_header((SET_COOKIE, c.as_str()));
     }
     b.finish()
+}
+
+/// A request that failed for want of the database or a dependency: logged once, the 503 page.
+pub fn outage(req: &HttpRequest, e: &DomainError) -> HttpResponse {
+    tracing::error!(error = %e, "staff request failed");
+    error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req))
+}
+
+/// A refusal to show on the page: its status and sentence; `None` for an outage (answer with
+/// [`outage`]).
+pub fn refusal(e: &DomainError) -> Option<(StatusCode, String)> {
+    refusal_status(e.code()).map(|status| (status, e.to_string()))
 }
 
 /// A form post that failed the CSRF check: nothing changes, and the page says why.

@@ -13,13 +13,13 @@ use askama::Template;
 use omneuro_platform::config::LinksConfig;
 use omneuro_platform::db::now_utc;
 use omneuro_platform::error::DomainError;
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::http::refusal_status;
 use omneuro_platform::web;
 use serde::Deserialize;
 
 use crate::Portal;
 use crate::accounts::{self, Opened, Refused, Session, Stage};
-use crate::pages::{forbidden, page, see_other};
+use crate::pages::{forbidden, outage, page, see_other};
 use crate::staff::{SESSION_COOKIE, Staff, origin, session_cookie};
 use crate::totp;
 
@@ -95,11 +95,6 @@ fn after(opened: &Opened) -> &'static str {
     }
 }
 
-fn unavailable(req: &HttpRequest, e: &DomainError) -> HttpResponse {
-    tracing::error!(error = %e, "staff sign-in failed");
-    error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req))
-}
-
 pub async fn submit(
     state: aweb::Data<Portal>,
     form: aweb::Form<SignInForm>,
@@ -121,10 +116,9 @@ pub async fn submit(
             see_other(after(&opened), &[session_cookie(&state, &opened.token)])
         }
         Err(Refused { error, failures }) => {
-            let status = match &error {
-                DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-                DomainError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                other => return unavailable(&req, other),
+            // 401 for a wrong address or password, 429 while locked.
+            let Some(status) = refusal_status(error.code()) else {
+                return outage(&req, &error);
             };
             tracing::warn!(client.ip = %web::client_ip(&req), failures, "staff sign-in refused");
             tokio::time::sleep(Duration::from_millis(accounts::failure_delay_ms(failures))).await;
@@ -237,7 +231,7 @@ pub async fn code_submit(
                 None,
                 &[session_cookie(&state, "")],
             ),
-            other => unavailable(&req, other),
+            other => outage(&req, other),
         },
     }
 }
@@ -364,12 +358,12 @@ pub async fn enroll_submit(
                 &s.member.email,
                 &secret,
                 "/signin/enroll",
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::BAD_REQUEST,
                 Some(&m),
             )
         }
         Err(DomainError::Conflict(_)) => see_other("/signin", &[session_cookie(&state, "")]),
-        Err(e) => unavailable(&req, &e),
+        Err(e) => outage(&req, &e),
     }
 }
 
@@ -396,7 +390,7 @@ pub async fn signout(
         .run(move |c| accounts::sign_out(c, &s, false, now_utc()))
         .await
     {
-        return unavailable(&req, &e);
+        return outage(&req, &e);
     }
     see_other("/signin", &[session_cookie(&state, "")])
 }

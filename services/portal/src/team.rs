@@ -9,29 +9,15 @@ use chrono::NaiveDateTime;
 use omneuro_platform::auth::StaffRole;
 use omneuro_platform::db::now_utc;
 use omneuro_platform::error::DomainError;
-use omneuro_platform::http::{error_page, request_id};
 use omneuro_platform::mail::Mail;
 use omneuro_platform::web;
 use serde::Deserialize;
 
 use crate::Portal;
 use crate::accounts::{self, AuditEntry, StaffMember};
-use crate::pages::{forbidden, page, see_other};
+use crate::pages::{forbidden, outage, page, refusal, see_other};
 use crate::signin::{CodeForm, CsrfForm, enroll_page, recovery_page};
 use crate::staff::{Nav, Staff, origin, role_label, session_cookie};
-
-fn unavailable(req: &HttpRequest, e: &DomainError) -> HttpResponse {
-    tracing::error!(error = %e, "staff account change failed");
-    error_page(StatusCode::SERVICE_UNAVAILABLE, &request_id(req))
-}
-
-/// A user-facing message for an error the person can act on, or `None` for an outage.
-fn said(e: &DomainError) -> Option<String> {
-    match e {
-        DomainError::Db(_) | DomainError::Unavailable(_) => None,
-        other => Some(other.to_string()),
-    }
-}
 
 fn when(t: NaiveDateTime) -> String {
     t.and_utc()
@@ -67,7 +53,7 @@ async fn account_page(
         .await
     {
         Ok(n) => n,
-        Err(e) => return unavailable(req, &e),
+        Err(e) => return outage(req, &e),
     };
     let t = AccountPage {
         nav: staff.nav(req, state),
@@ -78,6 +64,19 @@ async fn account_page(
         notice,
     };
     page(&t, status, req, cookies)
+}
+
+/// The account page again with why a change was refused (or the outage page).
+async fn account_refused(
+    state: &Portal,
+    req: &HttpRequest,
+    staff: &Staff,
+    e: DomainError,
+) -> HttpResponse {
+    match refusal(&e) {
+        Some((status, m)) => account_page(state, req, staff, status, Some(&m), None, &[]).await,
+        None => outage(req, &e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -121,16 +120,8 @@ pub async fn change_password(
         return forbidden(&req);
     }
     if form.new != form.confirm {
-        return account_page(
-            &state,
-            &req,
-            &staff,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("The new password and its confirmation differ."),
-            None,
-            &[],
-        )
-        .await;
+        let differ = DomainError::invalid("The new password and its confirmation differ.");
+        return account_refused(&state, &req, &staff, differ).await;
     }
     let (s, who, cfg) = (staff.session.clone(), origin(&req), state.staff.clone());
     let (current, new) = (form.current.clone(), form.new.clone());
@@ -143,21 +134,7 @@ pub async fn change_password(
             "/account?changed=1",
             &[session_cookie(&state, &opened.token)],
         ),
-        Err(e) => match said(&e) {
-            Some(m) => {
-                account_page(
-                    &state,
-                    &req,
-                    &staff,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Some(&m),
-                    None,
-                    &[],
-                )
-                .await
-            }
-            None => unavailable(&req, &e),
-        },
+        Err(e) => account_refused(&state, &req, &staff, e).await,
     }
 }
 
@@ -184,7 +161,7 @@ pub async fn totp_begin(
             StatusCode::OK,
             None,
         ),
-        Err(e) => unavailable(&req, &e),
+        Err(e) => outage(&req, &e),
     }
 }
 
@@ -216,11 +193,11 @@ pub async fn totp_confirm(
             &staff.member().email,
             staff.session.pending_totp_secret.as_deref().unwrap_or(""),
             "/account/totp/confirm",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             Some(&m),
         ),
         Err(DomainError::Conflict(_)) => see_other("/account", &[]),
-        Err(e) => unavailable(&req, &e),
+        Err(e) => outage(&req, &e),
     }
 }
 
@@ -240,17 +217,7 @@ pub async fn totp_off(
         .await
     {
         Ok(()) => see_other("/account", &[]),
-        Err(e) => match said(&e) {
-            Some(m) => {
-                let status = if matches!(e, DomainError::Forbidden(_)) {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                };
-                account_page(&state, &req, &staff, status, Some(&m), None, &[]).await
-            }
-            None => unavailable(&req, &e),
-        },
+        Err(e) => account_refused(&state, &req, &staff, e).await,
     }
 }
 
@@ -270,21 +237,7 @@ pub async fn recovery_codes(
         .await
     {
         Ok(codes) => recovery_page(&req, &codes, "/account", &[]),
-        Err(e) => match said(&e) {
-            Some(m) => {
-                account_page(
-                    &state,
-                    &req,
-                    &staff,
-                    StatusCode::CONFLICT,
-                    Some(&m),
-                    None,
-                    &[],
-                )
-                .await
-            }
-            None => unavailable(&req, &e),
-        },
+        Err(e) => account_refused(&state, &req, &staff, e).await,
     }
 }
 
@@ -304,7 +257,7 @@ pub async fn signout_everywhere(
         .await
     {
         Ok(()) => see_other("/signin", &[session_cookie(&state, "")]),
-        Err(e) => unavailable(&req, &e),
+        Err(e) => outage(&req, &e),
     }
 }
 
@@ -364,7 +317,7 @@ async fn staff_page(
 ) -> HttpResponse {
     let members = match state.db.run(accounts::list).await {
         Ok(m) => m,
-        Err(e) => return unavailable(req, &e),
+        Err(e) => return outage(req, &e),
     };
     let t = StaffPage {
         nav: staff.nav(req, state),
@@ -387,6 +340,23 @@ async fn staff_page(
     };
     page(&t, status, req, &[])
 }
+
+/// The staff page again (the invite form as typed) with why a change was refused, or the outage
+/// page.
+async fn staff_refused(
+    state: &Portal,
+    req: &HttpRequest,
+    staff: &Staff,
+    draft: &InviteForm,
+    e: DomainError,
+) -> HttpResponse {
+    match refusal(&e) {
+        Some((status, m)) => staff_page(state, req, staff, status, draft, Some(&m), None).await,
+        None => outage(req, &e),
+    }
+}
+
+const NO_ROLE: &str = "Choose a role: tech, front desk or owner.";
 
 pub async fn staff(
     state: aweb::Data<Portal>,
@@ -440,16 +410,7 @@ pub async fn invite(
         return forbidden(&req);
     }
     let Some(role) = StaffRole::parse(&form.role) else {
-        return staff_page(
-            &state,
-            &req,
-            &staff,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &form,
-            Some("Choose a role: tech, front desk or owner."),
-            None,
-        )
-        .await;
+        return staff_refused(&state, &req, &staff, &form, DomainError::invalid(NO_ROLE)).await;
     };
     let (by, who, cfg) = (staff.member().clone(), origin(&req), state.staff.clone());
     let (email, name) = (form.email.clone(), form.name.clone());
@@ -468,23 +429,7 @@ pub async fn invite(
         .await;
     let (token, inv) = match made {
         Ok(t) => t,
-        Err(e) => {
-            return match said(&e) {
-                Some(m) => {
-                    staff_page(
-                        &state,
-                        &req,
-                        &staff,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        &form,
-                        Some(&m),
-                        None,
-                    )
-                    .await
-                }
-                None => unavailable(&req, &e),
-            };
-        }
+        Err(e) => return staff_refused(&state, &req, &staff, &form, e).await,
     };
     let mail = invite_mail(
         &state,
@@ -536,17 +481,9 @@ pub async fn update_member(
     if !staff.csrf_ok(&req, &state, &form.csrf) {
         return forbidden(&req);
     }
+    let blank = InviteForm::default();
     let Some(role) = StaffRole::parse(&form.role) else {
-        return staff_page(
-            &state,
-            &req,
-            &staff,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &InviteForm::default(),
-            Some("Choose a role: tech, front desk or owner."),
-            None,
-        )
-        .await;
+        return staff_refused(&state, &req, &staff, &blank, DomainError::invalid(NO_ROLE)).await;
     };
     let disabled = form.disabled.is_some();
     let (by, who, id) = (staff.member().clone(), origin(&req), id.into_inner());
@@ -556,26 +493,7 @@ pub async fn update_member(
         .await
     {
         Ok(_) => see_other("/staff", &[]),
-        Err(e) => match said(&e) {
-            Some(m) => {
-                let status = if matches!(e, DomainError::NotFound(_)) {
-                    StatusCode::NOT_FOUND
-                } else {
-                    StatusCode::CONFLICT
-                };
-                staff_page(
-                    &state,
-                    &req,
-                    &staff,
-                    status,
-                    &InviteForm::default(),
-                    Some(&m),
-                    None,
-                )
-                .await
-            }
-            None => unavailable(&req, &e),
-        },
+        Err(e) => staff_refused(&state, &req, &staff, &blank, e).await,
     }
 }
 
@@ -623,10 +541,10 @@ pub async fn invite_form(
         .await
     {
         Ok(inv) => invite_page(&state, &req, StatusCode::OK, Some(&inv), &inv.name, None),
-        Err(DomainError::Conflict(m)) => {
+        Err(DomainError::NotFound(m)) => {
             invite_page(&state, &req, StatusCode::GONE, None, "", Some(&m))
         }
-        Err(e) => unavailable(&req, &e),
+        Err(e) => outage(&req, &e),
     }
 }
 
@@ -659,17 +577,17 @@ pub async fn invite_accept(
         .await
     {
         Ok(i) => i,
-        Err(DomainError::Conflict(m)) => {
+        Err(DomainError::NotFound(m)) => {
             return invite_page(&state, &req, StatusCode::GONE, None, "", Some(&m));
         }
-        Err(e) => return unavailable(&req, &e),
+        Err(e) => return outage(&req, &e),
     };
     let name: String = form.name.chars().take(200).collect();
     if form.password != form.confirm {
         return invite_page(
             &state,
             &req,
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             Some(&invite),
             &name,
             Some("The password and its confirmation differ."),
@@ -682,19 +600,12 @@ pub async fn invite_accept(
         .await
     {
         Ok(_) => see_other("/signin?welcome=1", &[session_cookie(&state, "")]),
-        Err(DomainError::Conflict(m)) if m.contains("invite") => {
+        Err(DomainError::NotFound(m)) => {
             invite_page(&state, &req, StatusCode::GONE, None, "", Some(&m))
         }
-        Err(e) => match said(&e) {
-            Some(m) => invite_page(
-                &state,
-                &req,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&invite),
-                &name,
-                Some(&m),
-            ),
-            None => unavailable(&req, &e),
+        Err(e) => match refusal(&e) {
+            Some((status, m)) => invite_page(&state, &req, status, Some(&invite), &name, Some(&m)),
+            None => outage(&req, &e),
         },
     }
 }
@@ -722,6 +633,6 @@ pub async fn audit(state: aweb::Data<Portal>, staff: Staff, req: HttpRequest) ->
             };
             page(&t, StatusCode::OK, &req, &[])
         }
-        Err(e) => unavailable(&req, &e),
+        Err(e) => outage(&req, &e),
     }
 }

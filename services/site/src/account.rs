@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use omneuro_platform::auth;
 use omneuro_platform::grpc;
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::http::{error_page, failure, request_id};
 use omneuro_proto::garage::v1 as garage;
 use serde::Deserialize;
 use tonic::Code;
@@ -33,20 +33,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/garage/profile", post().to(profile_save));
 }
 
-/// The HTTP status and sentence a person sees for a failed call.
-fn failure(s: &tonic::Status) -> (StatusCode, String) {
-    match s.code() {
-        Code::InvalidArgument | Code::FailedPrecondition => {
-            (StatusCode::BAD_REQUEST, s.message().to_owned())
-        }
-        Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, s.message().to_owned()),
-        Code::NotFound => (StatusCode::NOT_FOUND, s.message().to_owned()),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The garage is taking a break right now. Please try again in a minute.".to_owned(),
-        ),
-    }
-}
+const GARAGE_BREAK: &str = "The garage is taking a break right now. Please try again in a minute.";
 
 // ---- sign-in ---------------------------------------------------------------------------------
 
@@ -150,7 +137,7 @@ async fn signin_request(
             &v.cookies,
         ),
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, GARAGE_BREAK);
             signin_page(&state, &req, v, status, email, msg)
         }
     }
@@ -243,7 +230,7 @@ async fn link_consume(
             see_other(to, &cookies)
         }
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, GARAGE_BREAK);
             v.form_csrf(&state, &req);
             page(
                 &SigninLinkPage {
@@ -660,7 +647,7 @@ async fn vehicle_create(
     match res {
         Ok(_) => see_other("/garage?saved=vehicle", &v.cookies),
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, GARAGE_BREAK);
             vehicle_form_page(&state, &req, &v, status, String::new(), form, msg).await
         }
     }
@@ -736,7 +723,7 @@ async fn vehicle_update(
             error_page(StatusCode::NOT_FOUND, &request_id(&req))
         }
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, GARAGE_BREAK);
             vehicle_form_page(&state, &req, &v, status, id, form, msg).await
         }
     }
@@ -885,7 +872,7 @@ async fn profile_save(
     match res {
         Ok(_) => see_other("/garage?saved=profile", &v.cookies),
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, GARAGE_BREAK);
             page(
                 &ProfilePage {
                     chrome: v.chrome(&state.links),

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use omneuro_platform::auth;
 use omneuro_platform::grpc;
+use omneuro_platform::http::failure;
 use omneuro_proto::billing::v1 as billing;
 use omneuro_proto::shop::v1 as shop;
 use serde::Deserialize;
@@ -350,11 +351,7 @@ async fn request_build(
     match res.map(|r| r.into_inner()) {
         Ok(inv) => see_other(&format!("/garage/invoices/{}", inv.id), &v.cookies),
         Err(s) => {
-            let (status, msg) = match s.code() {
-                Code::InvalidArgument => (StatusCode::BAD_REQUEST, s.message().to_owned()),
-                Code::FailedPrecondition => (StatusCode::CONFLICT, s.message().to_owned()),
-                _ => (StatusCode::SERVICE_UNAVAILABLE, REQUEST_BREAK.to_owned()),
-            };
+            let (status, msg) = failure(&s, REQUEST_BREAK);
             quote_page(&state, &req, v, pack, status, msg).await
         }
     }

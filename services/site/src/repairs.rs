@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::grpc;
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::http::{error_page, failure, request_id};
 use omneuro_proto::garage::v1 as garage;
 use omneuro_proto::jobs::v1 as jobs;
 use serde::Deserialize;
@@ -99,17 +99,7 @@ pub async fn my_jobs(state: &SiteState, actor: &Actor) -> Option<Vec<JobRow>> {
     })
 }
 
-fn failure(s: &tonic::Status) -> (StatusCode, String) {
-    match s.code() {
-        Code::InvalidArgument => (StatusCode::BAD_REQUEST, s.message().to_owned()),
-        Code::FailedPrecondition => (StatusCode::CONFLICT, s.message().to_owned()),
-        Code::NotFound => (StatusCode::NOT_FOUND, s.message().to_owned()),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Booking is taking a break right now. Please try again in a minute.".to_owned(),
-        ),
-    }
-}
+const BOOKING_BREAK: &str = "Booking is taking a break right now. Please try again in a minute.";
 
 // ---- booking ---------------------------------------------------------------------------------
 
@@ -318,7 +308,7 @@ async fn book_submit(
             &v.cookies,
         ),
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, BOOKING_BREAK);
             book_page(&state, &req, &v, &actor, status, form, msg).await
         }
     }
@@ -539,7 +529,7 @@ async fn after_change(
         Ok(()) => see_other(&format!("/garage/jobs/{id}?{flash}=1"), &v.cookies),
         Err(s) if s.code() == Code::NotFound => error_page(StatusCode::NOT_FOUND, &request_id(req)),
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, BOOKING_BREAK);
             match load_job(state, actor, id).await {
                 Ok(job) => page(
                     &job_view(state, v, job, None, "", msg),
@@ -632,7 +622,7 @@ async fn reschedule_submit(
             error_page(StatusCode::NOT_FOUND, &request_id(&req))
         }
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, BOOKING_BREAK);
             reschedule_page(&state, &req, &v, &id, status, msg).await
         }
     }
@@ -841,7 +831,7 @@ async fn estimate_decide(
             error_page(StatusCode::NOT_FOUND, &request_id(&req))
         }
         Err(s) => {
-            let (status, msg) = failure(&s);
+            let (status, msg) = failure(&s, BOOKING_BREAK);
             match fetch_estimate(&state, &token).await {
                 Ok(est) => {
                     let view = estimate_view(&state, &mut v, &req, est, token, "", msg);

@@ -8,7 +8,7 @@ use actix_web::web::{Data, Form, Path, Query, ServiceConfig, get, post};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use omneuro_platform::auth::{self, Actor};
-use omneuro_platform::http::{error_page, request_id};
+use omneuro_platform::http::{error_page, failure, request_id};
 use omneuro_platform::{grpc, ids, web};
 use omneuro_proto::billing::v1 as billing;
 use omneuro_proto::common::v1::{Money, PageRequest};
@@ -38,16 +38,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
 const SHOP_BREAK: &str = "The shop is taking a break right now. Please try again in a minute.";
 const BILLING_BREAK: &str =
     "Online payment is taking a break right now. Please try again in a minute.";
-
-/// The HTTP status and sentence a person sees for a failed shop or billing call.
-fn failure(s: &tonic::Status, break_notice: &str) -> (StatusCode, String) {
-    match s.code() {
-        Code::InvalidArgument => (StatusCode::BAD_REQUEST, s.message().to_owned()),
-        Code::FailedPrecondition => (StatusCode::CONFLICT, s.message().to_owned()),
-        Code::NotFound => (StatusCode::NOT_FOUND, s.message().to_owned()),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, break_notice.to_owned()),
-    }
-}
 
 fn not_found(req: &HttpRequest) -> HttpResponse {
     error_page(StatusCode::NOT_FOUND, &request_id(req))

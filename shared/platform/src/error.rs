@@ -43,6 +43,20 @@ impl DomainError {
     pub fn conflict(msg: impl Into<String>) -> Self {
         Self::Conflict(msg.into())
     }
+
+    /// The gRPC code this error is answered with (database failures count as unavailable; their
+    /// exact code comes from [`DbError`]).
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            DomainError::Invalid(_) => tonic::Code::InvalidArgument,
+            DomainError::NotFound(_) => tonic::Code::NotFound,
+            DomainError::Conflict(_) => tonic::Code::FailedPrecondition,
+            DomainError::RateLimited(_) => tonic::Code::ResourceExhausted,
+            DomainError::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            DomainError::Forbidden(_) => tonic::Code::PermissionDenied,
+            DomainError::Unavailable(_) | DomainError::Db(_) => tonic::Code::Unavailable,
+        }
+    }
 }
 
 impl From<diesel::result::Error> for DomainError {
@@ -54,17 +68,12 @@ impl From<diesel::result::Error> for DomainError {
 impl From<DomainError> for Status {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::Invalid(m) => Status::invalid_argument(m),
-            DomainError::NotFound(m) => Status::not_found(m),
-            DomainError::Conflict(m) => Status::failed_precondition(m),
-            DomainError::RateLimited(m) => Status::resource_exhausted(m),
-            DomainError::Unauthenticated(m) => Status::unauthenticated(m),
-            DomainError::Forbidden(m) => Status::permission_denied(m),
             DomainError::Unavailable(m) => {
                 tracing::warn!(error = %m, "dependency unavailable");
                 Status::unavailable(m)
             }
             DomainError::Db(db) => db.into(),
+            other => Status::new(other.code(), other.to_string()),
         }
     }
 }

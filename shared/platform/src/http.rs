@@ -197,6 +197,32 @@ fn friendly_error_page<B: MessageBody + 'static>(
     ))
 }
 
+/// The HTTP status of a refusal a person can act on — the call's message is written for them and
+/// goes on the page — or `None` for an outage, where the page says to try again instead. One rule
+/// for every page on both hosts: bad input 400, not signed in 401, not allowed 403, not found 404,
+/// not in a state that allows it 409, too often 429.
+pub fn refusal_status(code: tonic::Code) -> Option<StatusCode> {
+    use tonic::Code;
+    Some(match code {
+        Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::FailedPrecondition => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        _ => return None,
+    })
+}
+
+/// A failed call as a person sees it: the status and the call's own sentence for a refusal, or
+/// 503 and `outage` (what this page says when its service is away).
+pub fn failure(s: &tonic::Status, outage: &str) -> (StatusCode, String) {
+    match refusal_status(s.code()) {
+        Some(status) => (status, s.message().to_owned()),
+        None => (StatusCode::SERVICE_UNAVAILABLE, outage.to_owned()),
+    }
+}
+
 /// The friendly HTML page for an error status; services use it for their own error answers too.
 pub fn error_page(status: StatusCode, request_id: &str) -> HttpResponse {
     let (title, text) = match status.as_u16() {
