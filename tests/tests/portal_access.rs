@@ -99,7 +99,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         | ("POST", "/account/totp/off")
         | ("POST", "/account/recovery-codes")
         | ("POST", "/account/signout-everywhere") => "signed in",
-        ("GET", "/jobs") | ("GET", "/jobs/{id}") => "view jobs",
+        ("GET", "/today") | ("GET", "/jobs") | ("GET", "/jobs/{id}") => "view jobs",
         ("POST", "/jobs/{id}/move") => "move jobs",
         ("POST", "/jobs/{id}/notes")
         | ("POST", "/jobs/{id}/labor")

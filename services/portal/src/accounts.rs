@@ -896,6 +896,34 @@ pub fn turn_off_totp(
     })
 }
 
+/// Staff with a live, signed-in session right now ("who is on"), with when each was last seen,
+/// most recently seen first.
+pub fn signed_in_now(
+    conn: &mut DbConnection,
+    cfg: &StaffConfig,
+    now: NaiveDateTime,
+) -> Result<Vec<(StaffMember, NaiveDateTime)>, DomainError> {
+    let rows: Vec<(String, NaiveDateTime)> = staff_sessions::table
+        .filter(staff_sessions::stage.eq(Stage::SignedIn.as_str()))
+        .filter(staff_sessions::revoked_at.is_null())
+        .filter(staff_sessions::expires_at.gt(now))
+        .filter(staff_sessions::last_seen_at.gt(now - Duration::minutes(cfg.idle_minutes)))
+        .select((staff_sessions::staff_id, staff_sessions::last_seen_at))
+        .load(conn)?;
+    let mut latest: std::collections::HashMap<String, NaiveDateTime> = Default::default();
+    for (id, seen) in rows {
+        let e = latest.entry(id).or_insert(seen);
+        *e = (*e).max(seen);
+    }
+    let mut on: Vec<(StaffMember, NaiveDateTime)> = list(conn)?
+        .into_iter()
+        .filter(|m| !m.disabled)
+        .filter_map(|m| latest.get(&m.id).copied().map(|seen| (m, seen)))
+        .collect();
+    on.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.name.cmp(&b.0.name)));
+    Ok(on)
+}
+
 /// How many unused recovery codes a staff member has.
 pub fn recovery_codes_left(conn: &mut DbConnection, staff_id: &str) -> Result<i64, DomainError> {
     Ok(staff_recovery_codes::table

@@ -21,7 +21,7 @@ use crate::pages::{forbidden, page, see_other};
 use crate::staff::Staff;
 
 /// The shop's clock (jobs' booking rules use the same zone) for times on the pages.
-const SHOP_TZ: Tz = chrono_tz::America::New_York;
+pub(crate) const SHOP_TZ: Tz = chrono_tz::America::New_York;
 
 /// Every status in workflow order, with the workshop's name for it; the last two are closed.
 const WORKFLOW: [(&str, &str); 9] = [
@@ -37,7 +37,7 @@ const WORKFLOW: [(&str, &str); 9] = [
 ];
 const OPEN_STATUSES: usize = 7;
 
-const JOBS_DOWN: &str = "The jobs service isn't answering right now, so jobs can't be shown or moved. Nothing is lost; reload in a minute.";
+pub(crate) const JOBS_DOWN: &str = "The jobs service isn't answering right now, so jobs can't be shown or moved. Nothing is lost; reload in a minute.";
 
 pub(crate) fn status_label(code: &str) -> String {
     WORKFLOW
@@ -47,7 +47,7 @@ pub(crate) fn status_label(code: &str) -> String {
         .unwrap_or_else(|| code.replace('_', " "))
 }
 
-fn services_text(services: &[String]) -> String {
+pub(crate) fn services_text(services: &[String]) -> String {
     services
         .iter()
         .map(|s| s.replace('_', " "))
@@ -175,6 +175,32 @@ fn columns(mut jobs: Vec<pb::WorkOrder>, all: bool) -> Vec<Column> {
         .collect()
 }
 
+/// The open jobs (`open_only`), or every job, from jobs as this staff member.
+pub(crate) async fn list_jobs(
+    staff: &Staff,
+    state: &Portal,
+    open_only: bool,
+) -> Result<Vec<pb::WorkOrder>, tonic::Status> {
+    let statuses = if open_only {
+        WORKFLOW[..OPEN_STATUSES]
+            .iter()
+            .map(|(c, _)| (*c).to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut j = state.jobs.clone();
+    grpc::call(
+        "JobsService/ListJobs",
+        j.list_jobs(auth::request(
+            &staff.actor(),
+            pb::ListJobsRequest { statuses },
+        )),
+    )
+    .await
+    .map(|r| r.into_inner().jobs)
+}
+
 /// GET `/jobs`: open jobs by status in workflow order; `?all=1` adds delivered and canceled.
 pub async fn board(
     staff: Staff,
@@ -183,25 +209,8 @@ pub async fn board(
     q: Query<BoardQuery>,
 ) -> HttpResponse {
     let all = matches!(q.all.as_str(), "1" | "true" | "yes");
-    let statuses = if all {
-        Vec::new()
-    } else {
-        WORKFLOW[..OPEN_STATUSES]
-            .iter()
-            .map(|(c, _)| (*c).to_owned())
-            .collect()
-    };
-    let mut j = state.jobs.clone();
-    let res = grpc::call(
-        "JobsService/ListJobs",
-        j.list_jobs(auth::request(
-            &staff.actor(),
-            pb::ListJobsRequest { statuses },
-        )),
-    )
-    .await;
-    let (status, jobs, notice) = match res {
-        Ok(r) => (StatusCode::OK, r.into_inner().jobs, ""),
+    let (status, jobs, notice) = match list_jobs(&staff, &state, !all).await {
+        Ok(jobs) => (StatusCode::OK, jobs, ""),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Vec::new(), JOBS_DOWN),
     };
     page(

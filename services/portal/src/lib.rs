@@ -7,7 +7,7 @@
 //! `password` and `totp` (the credential rules), `staff` (the guard: session cookie and the
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
-//! audit log), `board`/`bench`/`walkin` (the shop floor), `cli` (`portal create-owner`).
+//! audit log), `today`/`board`/`bench`/`walkin` (the shop floor), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
@@ -20,6 +20,7 @@ pub mod schema;
 pub mod signin;
 pub mod staff;
 pub mod team;
+pub mod today;
 pub mod totp;
 pub mod walkin;
 

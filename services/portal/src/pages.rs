@@ -16,7 +16,7 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, signin, team, walkin};
+use crate::{Portal, bench, board, signin, team, today, walkin};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +166,13 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     r!(
         "GET",
+        "/today",
+        Can(P::ViewJobs),
+        "",
+        web::get().to(today::today)
+    ),
+    r!(
+        "GET",
         "/jobs",
         Can(P::ViewJobs),
         "",
@@ -290,7 +297,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<Portal>) {
 
 async fn home(req: HttpRequest) -> HttpResponse {
     match Staff::check(&req).await {
-        Ok(_) => see_other("/jobs", &[]),
+        Ok(_) => see_other("/today", &[]),
         Err(_) => see_other("/signin", &[]),
     }
 }
