@@ -1,6 +1,7 @@
 //! garage over real gRPC on both databases, with mail read back from a real SMTP server:
 //! magic-link sign-in (single use, expiry, rate limits, same answer for everyone), sessions
-//! (idle, sign-out everywhere), profile and STOP, and vehicles that only their owner can reach.
+//! (idle, sign-out everywhere), profile and STOP, vehicles that only their owner can reach, and
+//! staff's client search.
 
 use omneuro_platform::auth::{self, Actor, StaffRole};
 use omneuro_proto::garage::v1 as pb;
@@ -520,6 +521,237 @@ async fn vehicles_and_profiles_belong_to_their_client_only() {
             .unwrap()
             .into_inner();
         assert!(!after.sms_consent && after.sms_opted_out);
+        svc.stop().await;
+    }
+}
+
+/// Staff's client search, as `actor`.
+async fn search_as(
+    g: &mut Garage,
+    actor: &Actor,
+    query: &str,
+    limit: i32,
+) -> Result<Vec<pb::ClientMatch>, tonic::Status> {
+    g.search_clients(auth::request(
+        actor,
+        pb::SearchClientsRequest {
+            query: query.into(),
+            limit,
+        },
+    ))
+    .await
+    .map(|r| r.into_inner().matches)
+}
+
+/// The names of the clients found, in the order they came.
+fn names(found: &[pb::ClientMatch]) -> Vec<String> {
+    found
+        .iter()
+        .map(|m| m.client.as_ref().unwrap().name.clone())
+        .collect()
+}
+
+async fn set_profile(g: &mut Garage, client_id: &str, name: &str, phone: &str) {
+    g.update_profile(auth::request(
+        &as_client(client_id),
+        pb::UpdateProfileRequest {
+            name: name.into(),
+            phone: phone.into(),
+            contact_preference: pb::ContactPreference::Email.into(),
+            email_consent: true,
+            sms_consent: false,
+        },
+    ))
+    .await
+    .unwrap();
+}
+
+async fn add_vehicle(g: &mut Garage, client_id: &str, input: pb::VehicleInput) -> pb::Vehicle {
+    g.create_vehicle(auth::request(
+        &as_client(client_id),
+        pb::CreateVehicleRequest { input: Some(input) },
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_find_clients_by_person_or_vehicle_and_only_staff_may_search() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    for backend in backends() {
+        let (_db, svc) = start(backend, &sink).await;
+        let mut g = Garage::new(svc.channel());
+        let owner = Actor::Staff {
+            id: "stf_owner".into(),
+            role: StaffRole::Owner,
+        };
+
+        // Alice: a catalog Begode Master (serials BG-134-0042, M/7781) and an archived scooter.
+        let (alice, master) =
+            client_with_vehicle(&mut g, &sink, "alice", euc("mdl_begode_master")).await;
+        set_profile(&mut g, &alice.id, "Alice Voltage", "(410) 555-0101").await;
+        let zephyr = add_vehicle(
+            &mut g,
+            &alice.id,
+            pb::VehicleInput {
+                motor_serial: "ZZ-404".into(),
+                ..other_vehicle("Zephyr", "Ghost")
+            },
+        )
+        .await;
+        g.archive_vehicle(auth::request(
+            &as_client(&alice.id),
+            pb::ArchiveVehicleRequest { id: zephyr.id },
+        ))
+        .await
+        .unwrap();
+        // Bruno: two typed-in Wolf Warriors, one with an underscore in its nickname.
+        let (bruno, king) = client_with_vehicle(
+            &mut g,
+            &sink,
+            "bruno",
+            pb::VehicleInput {
+                nickname: "Half_Pint".into(),
+                battery_serial: "WW-72-1".into(),
+                ..other_vehicle("Wolf Warrior", "King GT Pro")
+            },
+        )
+        .await;
+        set_profile(&mut g, &bruno.id, "Bruno Sparks", "+1 443 555 0199").await;
+        let mini = add_vehicle(&mut g, &bruno.id, other_vehicle("Wolf Warrior", "Mini")).await;
+        // Carmen: a catalog make (Inmotion) with a typed model, "50% Club", and no phone.
+        let (carmen, custom) = client_with_vehicle(
+            &mut g,
+            &sink,
+            "carmen",
+            pb::VehicleInput {
+                category: pb::VehicleCategory::ElectricUnicycle.into(),
+                make_id: "mk_inmotion".into(),
+                other_model: "Custom V9".into(),
+                nickname: "50% Club".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        set_profile(&mut g, &carmen.id, "Carmen Ruiz", "").await;
+        assert_eq!(custom.make_name, "Inmotion");
+
+        let search = |query: &str| {
+            let (mut g, owner, query) = (g.clone(), owner.clone(), query.to_owned());
+            async move { search_as(&mut g, &owner, &query, 0).await.unwrap() }
+        };
+        let alice_only = vec!["Alice Voltage".to_owned()];
+        let bruno_only = vec!["Bruno Sparks".to_owned()];
+        let carmen_only = vec!["Carmen Ruiz".to_owned()];
+
+        // A part of a name, any case; the match carries the client and every live vehicle.
+        let found = search("ice volt").await;
+        assert_eq!(names(&found), alice_only, "{backend:?}");
+        assert_eq!(found[0].client.as_ref().unwrap().id, alice.id);
+        let ids: Vec<&str> = found[0].vehicles.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [master.id.as_str()],
+            "the archived scooter is not shown"
+        );
+        assert_eq!(names(&search("ALICE").await), alice_only);
+        let found = search("bruno").await;
+        let mut ids: Vec<&str> = found[0].vehicles.iter().map(|v| v.id.as_str()).collect();
+        ids.sort_unstable();
+        let mut want = [king.id.as_str(), mini.id.as_str()];
+        want.sort_unstable();
+        assert_eq!(ids, want);
+        // Email (a part of it, upper case).
+        let local = carmen.email.split('@').next().unwrap().to_uppercase();
+        assert_eq!(names(&search(&local).await), carmen_only);
+        // Phone, typed with punctuation, or as stored.
+        assert_eq!(names(&search("(410) 555-01").await), alice_only);
+        assert_eq!(names(&search("443.555").await), bruno_only);
+        assert_eq!(names(&search("+1443").await), bruno_only);
+        // Catalog make and model, typed make and model, nickname, serials.
+        assert_eq!(names(&search("begode").await), alice_only);
+        assert_eq!(names(&search("MASTER").await), alice_only);
+        assert_eq!(names(&search("inmotion").await), carmen_only);
+        assert_eq!(names(&search("custom v9").await), carmen_only);
+        assert_eq!(names(&search("wolf warrior").await), bruno_only);
+        assert_eq!(names(&search("gt pro").await), bruno_only);
+        assert_eq!(names(&search("big wheel").await), alice_only);
+        assert_eq!(names(&search("bg-134").await), alice_only);
+        assert_eq!(names(&search("m/778").await), alice_only);
+        assert_eq!(names(&search("ww-72").await), bruno_only);
+        // Two vehicles matching still find their client once.
+        assert_eq!(search("wolf").await.len(), 1);
+        // `%` and `_` are themselves, not wildcards; a backslash is just a character.
+        assert_eq!(names(&search("f_p").await), bruno_only);
+        assert_eq!(names(&search("0% c").await), carmen_only);
+        for literal in ["%%", "__", "a_f", "l%p", r"\%", r"\\"] {
+            assert!(search(literal).await.is_empty(), "{literal:?} matched");
+        }
+        // Archived vehicles are not searched.
+        assert!(search("zephyr").await.is_empty());
+        assert!(search("zz-404").await.is_empty());
+        assert!(search("nobody like this").await.is_empty());
+
+        // Everyone (the same email domain), by name; the limit cuts the list, 0 means the default
+        // and more than 50 is capped rather than refused.
+        let everyone = ["Alice Voltage", "Bruno Sparks", "Carmen Ruiz"];
+        assert_eq!(names(&search("@EXAMPLE.com").await), everyone);
+        let two = search_as(&mut g, &owner, "example.com", 2).await.unwrap();
+        assert_eq!(names(&two), everyone[..2]);
+        let many = search_as(&mut g, &owner, "example.com", 1000)
+            .await
+            .unwrap();
+        assert_eq!(many.len(), 3);
+
+        // Bad queries: clear INVALID_ARGUMENT sentences.
+        for (query, limit, want) in [
+            ("a", 0, "at least 2 characters"),
+            ("  a  ", 0, "at least 2 characters"),
+            ("", 0, "at least 2 characters"),
+            (&"x".repeat(101) as &str, 0, "at most 100 characters"),
+            ("alice", -1, "cannot be negative"),
+        ] {
+            let e = search_as(&mut g, &owner, query, limit).await.unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{query:?}");
+            assert!(e.message().contains(want), "{query:?}: {}", e.message());
+        }
+        assert!(
+            search_as(&mut g, &owner, &"x".repeat(100), 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Who may search: staff whose role may view clients; not a client, not a service, not
+        // anyone without a caller.
+        for role in [StaffRole::Tech, StaffRole::FrontDesk, StaffRole::Owner] {
+            let staff = Actor::Staff {
+                id: "stf_search".into(),
+                role,
+            };
+            let found = search_as(&mut g, &staff, "wolf", 0).await.unwrap();
+            assert_eq!(names(&found), bruno_only, "{role:?}");
+        }
+        for caller in [as_client(&alice.id), site()] {
+            let e = search_as(&mut g, &caller, "alice", 0).await.unwrap_err();
+            assert_eq!(e.code(), Code::PermissionDenied, "{caller:?}");
+        }
+        let e = g
+            .search_clients(pb::SearchClientsRequest {
+                query: "alice".into(),
+                limit: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        // A refused caller's bad query is still refused for who they are, not for the query.
+        let e = search_as(&mut g, &as_client(&alice.id), "a", 0)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
         svc.stop().await;
     }
 }

@@ -108,6 +108,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/jobs/{id}/assign") => "assign techs",
         ("POST", "/jobs/{id}/estimate") => "send estimates",
         ("GET" | "POST", "/walkin") => "open walk-ins",
+        ("GET", "/clients") => "view clients",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/{id}")
@@ -140,6 +141,7 @@ const STAFF_RPCS: &[(&str, &str)] = &[
     ("shop.SyncCatalog", "edit the catalog"),
     ("shop.UseJobPart", "work the bench"),
     ("shop.ReturnJobPart", "work the bench"),
+    ("garage.SearchClients", "view clients"),
 ];
 
 /// RPCs that are not staff-only (public, a client's own records, or service-to-service), covered
@@ -230,8 +232,9 @@ async fn call(
     j: &JobsC,
     b: &BillingC,
     s: &ShopC,
+    g: &omneuro_proto::garage::v1::garage_service_client::GarageServiceClient<Channel>,
 ) -> Result<(), tonic::Status> {
-    let (mut j, mut b, mut s) = (j.clone(), b.clone(), s.clone());
+    let (mut j, mut b, mut s, mut g) = (j.clone(), b.clone(), s.clone(), g.clone());
     match rpc {
         "jobs.UpdateBookingRules" => j
             .update_booking_rules(req(a, jpb::UpdateBookingRulesRequest::default()))
@@ -319,6 +322,16 @@ async fn call(
             .map(|_| ()),
         "shop.ReturnJobPart" => s
             .return_job_part(req(a, spb::JobPartRequest::default()))
+            .await
+            .map(|_| ()),
+        "garage.SearchClients" => g
+            .search_clients(req(
+                a,
+                omneuro_proto::garage::v1::SearchClientsRequest {
+                    query: "matrix".into(),
+                    limit: 0,
+                },
+            ))
             .await
             .map(|_| ()),
         other => panic!("no call written for {other}"),
@@ -620,21 +633,29 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
         }
 
         // ---- staff RPCs × callers ---------------------------------------------------------------
-        let (jc, bc, sc) = (
+        let (jc, bc, sc, gsc) = (
             JobsC::new(jsvc.channel()),
             BillingC::new(bsvc.channel()),
             ShopC::new(sh.channel()),
+            omneuro_proto::garage::v1::garage_service_client::GarageServiceClient::new(g.channel()),
         );
         for (rpc, perm) in STAFF_RPCS {
-            let no_one = call(rpc, None, &jc, &bc, &sc).await.unwrap_err();
+            let no_one = call(rpc, None, &jc, &bc, &sc, &gsc).await.unwrap_err();
             assert_eq!(
                 no_one.code(),
                 Code::Unauthenticated,
                 "{rpc} without a caller"
             );
-            let client_err = call(rpc, Some(&Actor::Client(client.id.clone())), &jc, &bc, &sc)
-                .await
-                .unwrap_err();
+            let client_err = call(
+                rpc,
+                Some(&Actor::Client(client.id.clone())),
+                &jc,
+                &bc,
+                &sc,
+                &gsc,
+            )
+            .await
+            .unwrap_err();
             assert_eq!(
                 client_err.code(),
                 Code::PermissionDenied,
@@ -645,7 +666,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                     id: "stf_matrix0000000000".into(),
                     role,
                 };
-                let got = call(rpc, Some(&actor), &jc, &bc, &sc).await;
+                let got = call(rpc, Some(&actor), &jc, &bc, &sc, &gsc).await;
                 let refused = matches!(&got, Err(e) if e.code() == Code::PermissionDenied || e.code() == Code::Unauthenticated);
                 assert_eq!(
                     !refused,

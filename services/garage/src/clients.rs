@@ -56,7 +56,7 @@ pub struct Client {
     pub created_at: NaiveDateTime,
 }
 
-type ClientRow = (
+pub(crate) type ClientRow = (
     String,
     String,
     String,
@@ -68,7 +68,7 @@ type ClientRow = (
     NaiveDateTime,
 );
 
-const CLIENT_COLUMNS: (
+pub(crate) const CLIENT_COLUMNS: (
     clients::id,
     clients::email,
     clients::name,
@@ -90,7 +90,7 @@ const CLIENT_COLUMNS: (
     clients::created_at,
 );
 
-fn client_from_row(r: ClientRow) -> Client {
+pub(crate) fn client_from_row(r: ClientRow) -> Client {
     Client {
         id: r.0,
         email: r.1,

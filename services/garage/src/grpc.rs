@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use omneuro_platform::auth::{self, Actor};
+use omneuro_platform::auth::{self, Actor, Permission};
 use omneuro_platform::config::LinksConfig;
 use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::error::DomainError;
@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::catalog::{self, VehicleCategory, VehicleMake};
 use crate::clients::{self, Client, ContactPreference, ProfileInput};
+use crate::search::{self, ClientMatch, ClientSearch};
 use crate::vehicles::{self, BatteryFormat, Vehicle, VehicleInput};
 
 pub struct Garage {
@@ -290,6 +291,19 @@ impl pb::garage_service_server::GarageService for Garage {
             .await?;
         Ok(Response::new(vehicle_to_pb(v)))
     }
+
+    async fn search_clients(
+        &self,
+        req: Request<pb::SearchClientsRequest>,
+    ) -> Result<Response<pb::SearchClientsResponse>, Status> {
+        auth::require(&auth::actor(&req)?, Permission::ViewClients)?;
+        let r = req.into_inner();
+        let query = ClientSearch::parse(&r.query, r.limit)?;
+        let found = self.db.run(move |c| search::clients(c, &query)).await?;
+        Ok(Response::new(pb::SearchClientsResponse {
+            matches: found.into_iter().map(match_to_pb).collect(),
+        }))
+    }
 }
 
 fn client_to_pb(c: Client) -> pb::Client {
@@ -307,6 +321,13 @@ fn client_to_pb(c: Client) -> pb::Client {
         sms_consent: c.sms_consent,
         sms_opted_out: c.sms_opted_out,
         created_at: Some(Timestamp::from_utc(c.created_at)),
+    }
+}
+
+fn match_to_pb(m: ClientMatch) -> pb::ClientMatch {
+    pb::ClientMatch {
+        client: Some(client_to_pb(m.client)),
+        vehicles: m.vehicles.into_iter().map(vehicle_to_pb).collect(),
     }
 }
 

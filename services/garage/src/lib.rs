@@ -1,13 +1,14 @@
 //! garage: clients, their vehicles and the PEV make/model catalog.
 //!
 //! Layout: `catalog` (makes and models), `clients` (sign-in, sessions, profile, consent),
-//! `vehicles` (a client's vehicles) — domain types and queries; `grpc` (the `GarageService` RPCs,
-//! who may call them, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
+//! `vehicles` (a client's vehicles), `search` (staff finding clients and their vehicles) — domain
+//! types and queries; `grpc` (the `GarageService` RPCs, who may call them, proto mapping); `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod catalog;
 pub mod clients;
 pub mod grpc;
 pub mod schema;
+pub mod search;
 pub mod vehicles;
 
 use std::sync::Arc;

@@ -7,13 +7,15 @@
 //! `password` and `totp` (the credential rules), `staff` (the guard: session cookie and the
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
-//! audit log), `today`/`board`/`bench`/`walkin` (the shop floor), `cli` (`portal create-owner`).
+//! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
+//! `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
 pub mod bench;
 pub mod board;
 pub mod cli;
+pub mod clients;
 pub mod pages;
 pub mod password;
 pub mod schema;

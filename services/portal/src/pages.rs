@@ -16,7 +16,7 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, signin, team, today, walkin};
+use crate::{Portal, bench, board, clients, signin, team, today, walkin};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +233,13 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::SendEstimate),
         "sent an estimate",
         web::post().to(bench::send_estimate)
+    ),
+    r!(
+        "GET",
+        "/clients",
+        Can(P::ViewClients),
+        "",
+        web::get().to(clients::search)
     ),
     r!(
         "GET",
