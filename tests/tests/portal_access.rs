@@ -109,6 +109,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/jobs/{id}/estimate") => "send estimates",
         ("GET" | "POST", "/walkin") => "open walk-ins",
         ("GET", "/clients") => "view clients",
+        ("GET", "/settings") | ("POST", "/settings/booking") => "edit settings",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/{id}")

@@ -8,7 +8,7 @@
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
-//! `cli` (`portal create-owner`).
+//! `settings` (the owner's booking rules), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
@@ -19,6 +19,7 @@ pub mod clients;
 pub mod pages;
 pub mod password;
 pub mod schema;
+pub mod settings;
 pub mod signin;
 pub mod staff;
 pub mod team;

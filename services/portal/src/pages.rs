@@ -16,7 +16,7 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, clients, signin, team, today, walkin};
+use crate::{Portal, bench, board, clients, settings, signin, team, today, walkin};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +254,20 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::OpenWalkIn),
         "opened a walk-in job",
         web::post().to(walkin::create)
+    ),
+    r!(
+        "GET",
+        "/settings",
+        Can(P::EditSettings),
+        "",
+        web::get().to(settings::show)
+    ),
+    r!(
+        "POST",
+        "/settings/booking",
+        Can(P::EditSettings),
+        "changed the booking rules",
+        web::post().to(settings::save_booking)
     ),
     r!(
         "GET",

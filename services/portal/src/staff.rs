@@ -97,6 +97,7 @@ impl Staff {
             name: self.session.member.name.clone(),
             role: role_label(self.role()),
             manage_staff: self.may(Permission::ManageStaff),
+            edit_settings: self.may(Permission::EditSettings),
         }
     }
 
@@ -178,6 +179,7 @@ pub struct Nav {
     pub name: String,
     pub role: &'static str,
     pub manage_staff: bool,
+    pub edit_settings: bool,
 }
 
 pub fn role_label(role: StaffRole) -> &'static str {
