@@ -110,6 +110,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("GET" | "POST", "/walkin") => "open walk-ins",
         ("GET", "/clients") => "view clients",
         ("GET", "/settings") | ("POST", "/settings/booking") => "edit settings",
+        ("GET", "/stock") | ("POST", "/stock/{id}") => "adjust stock",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/{id}")

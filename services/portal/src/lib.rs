@@ -8,7 +8,8 @@
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
-//! `settings` (the owner's booking rules), `cli` (`portal create-owner`).
+//! `stock` (stock adjustments with a reason), `settings` (the owner's booking rules), `cli`
+//! (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
@@ -22,6 +23,7 @@ pub mod schema;
 pub mod settings;
 pub mod signin;
 pub mod staff;
+pub mod stock;
 pub mod team;
 pub mod today;
 pub mod totp;

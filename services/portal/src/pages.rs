@@ -16,7 +16,7 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, clients, settings, signin, team, today, walkin};
+use crate::{Portal, bench, board, clients, settings, signin, stock, team, today, walkin};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +254,20 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::OpenWalkIn),
         "opened a walk-in job",
         web::post().to(walkin::create)
+    ),
+    r!(
+        "GET",
+        "/stock",
+        Can(P::AdjustStock),
+        "",
+        web::get().to(stock::show)
+    ),
+    r!(
+        "POST",
+        "/stock/{id}",
+        Can(P::AdjustStock),
+        "adjusted stock",
+        web::post().to(stock::adjust)
     ),
     r!(
         "GET",

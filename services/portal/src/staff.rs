@@ -98,6 +98,7 @@ impl Staff {
             role: role_label(self.role()),
             manage_staff: self.may(Permission::ManageStaff),
             edit_settings: self.may(Permission::EditSettings),
+            adjust_stock: self.may(Permission::AdjustStock),
         }
     }
 
@@ -180,6 +181,7 @@ pub struct Nav {
     pub role: &'static str,
     pub manage_staff: bool,
     pub edit_settings: bool,
+    pub adjust_stock: bool,
 }
 
 pub fn role_label(role: StaffRole) -> &'static str {
