@@ -111,6 +111,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("GET", "/clients") => "view clients",
         ("GET", "/settings") | ("POST", "/settings/booking") => "edit settings",
         ("GET", "/stock") | ("POST", "/stock/{id}") => "adjust stock",
+        ("GET", "/catalog") | ("POST", "/catalog/{id}") => "edit the catalog",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/{id}")

@@ -49,9 +49,9 @@ pub fn money(m: Option<&Money>) -> String {
     }
 }
 
-/// An hourly rate as staff type it ("90", "90.5", "90.00", "$90") in cents; `None` for anything
-/// else (jobs checks the range).
-pub fn parse_rate(s: &str) -> Option<i64> {
+/// Dollars as staff type them ("90", "90.5", "90.00", "$90": an hourly rate, a price) in cents;
+/// `None` for anything else (the owning service checks the range).
+pub fn parse_dollars(s: &str) -> Option<i64> {
     let s = s.trim();
     let s = s.strip_prefix('$').unwrap_or(s).trim();
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -370,7 +370,7 @@ pub async fn add_labor(
         return forbidden(&req);
     }
     let (id, form) = (id.into_inner(), form.into_inner());
-    let rate = parse_rate(&form.rate);
+    let rate = parse_dollars(&form.rate);
     let draft = Draft {
         labor_description: form.description.clone(),
         labor_hours: form.hours.clone(),
@@ -588,7 +588,7 @@ mod tests {
             (".5", 50),
             ("1000", 100_000),
         ] {
-            assert_eq!(parse_rate(typed), Some(cents), "{typed:?}");
+            assert_eq!(parse_dollars(typed), Some(cents), "{typed:?}");
         }
         for bad in [
             "",
@@ -604,7 +604,7 @@ mod tests {
             "1.2.3",
             "9999999999",
         ] {
-            assert_eq!(parse_rate(bad), None, "{bad:?}");
+            assert_eq!(parse_dollars(bad), None, "{bad:?}");
         }
     }
 

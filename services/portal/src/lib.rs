@@ -8,13 +8,14 @@
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
-//! `stock` (stock adjustments with a reason), `settings` (the owner's booking rules), `cli`
-//! (`portal create-owner`).
+//! `stock` (stock adjustments with a reason), `catalog` (the owner's prices and listings),
+//! `settings` (the owner's booking rules), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
 pub mod bench;
 pub mod board;
+pub mod catalog;
 pub mod cli;
 pub mod clients;
 pub mod pages;

@@ -16,7 +16,7 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, clients, settings, signin, stock, team, today, walkin};
+use crate::{Portal, bench, board, catalog, clients, settings, signin, stock, team, today, walkin};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +268,20 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::AdjustStock),
         "adjusted stock",
         web::post().to(stock::adjust)
+    ),
+    r!(
+        "GET",
+        "/catalog",
+        Can(P::EditCatalog),
+        "",
+        web::get().to(catalog::show)
+    ),
+    r!(
+        "POST",
+        "/catalog/{id}",
+        Can(P::EditCatalog),
+        "changed a product's price or listing",
+        web::post().to(catalog::update)
     ),
     r!(
         "GET",

@@ -99,6 +99,7 @@ impl Staff {
             manage_staff: self.may(Permission::ManageStaff),
             edit_settings: self.may(Permission::EditSettings),
             adjust_stock: self.may(Permission::AdjustStock),
+            edit_catalog: self.may(Permission::EditCatalog),
         }
     }
 
@@ -182,6 +183,7 @@ pub struct Nav {
     pub manage_staff: bool,
     pub edit_settings: bool,
     pub adjust_stock: bool,
+    pub edit_catalog: bool,
 }
 
 pub fn role_label(role: StaffRole) -> &'static str {
