@@ -43,6 +43,7 @@ use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_platform::mail::Mailer;
 use omneuro_platform::secrets::SecretStore;
+use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
@@ -79,6 +80,8 @@ pub struct Portal {
     pub shop: ShopServiceClient<TracedChannel>,
     /// A client's vehicles for a walk-in (lazy too).
     pub garage: GarageServiceClient<TracedChannel>,
+    /// Invoices, refunds and revenue (lazy too).
+    pub billing: BillingServiceClient<TracedChannel>,
 }
 
 pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
@@ -96,6 +99,11 @@ pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
         jobs: JobsServiceClient::new(grpc::channel(&cfg.upstreams.jobs, connect, request)?),
         shop: ShopServiceClient::new(grpc::channel(&cfg.upstreams.shop, connect, request)?),
         garage: GarageServiceClient::new(grpc::channel(&cfg.upstreams.garage, connect, request)?),
+        billing: BillingServiceClient::new(grpc::channel(
+            &cfg.upstreams.billing,
+            connect,
+            request,
+        )?),
     });
     App::web_with_database(
         NAME,
