@@ -962,6 +962,8 @@ mod stripe;
 pub use stripe::*;
 mod staffing;
 pub use staffing::*;
+mod fleet;
+pub use fleet::*;
 
 /// node, Debian's Chromium and playwright-core (OMNEURO_TEST_NODE_MODULES) for the browser flows.
 pub fn browser_peers() -> Option<(PathBuf, PathBuf, PathBuf)> {

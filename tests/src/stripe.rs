@@ -118,6 +118,42 @@ impl LocalStripe {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// What Stripe.js does in the client's browser: a card payment method from the test card
+    /// `number`, attached to the PaymentIntent, then confirmed. Returns the confirm response.
+    pub async fn pay_with_card(&self, payment_intent: &str, number: &str) -> reqwest::Response {
+        let (api, url, key) = (reqwest::Client::new(), self.base_url(), &self.api_key);
+        let pm: serde_json::Value = api
+            .post(format!("{url}/v1/payment_methods"))
+            .bearer_auth(key)
+            .form(&[
+                ("type", "card"),
+                ("card[number]", number),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2030"),
+                ("card[cvc]", "123"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pm = pm["id"].as_str().unwrap_or_default();
+        let attached = api
+            .post(format!("{url}/v1/payment_intents/{payment_intent}"))
+            .bearer_auth(key)
+            .form(&[("payment_method", pm)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(attached.status().as_u16(), 200, "attach {pm}");
+        api.post(format!("{url}/v1/payment_intents/{payment_intent}/confirm"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Sends every event to `url`, signed with `secret` (a `Stripe-Signature` header), about a
     /// second after it happens.
     pub async fn register_webhook(&self, url: &str, secret: &str) {

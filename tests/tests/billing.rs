@@ -13,178 +13,10 @@ use pb::billing_service_client::BillingServiceClient;
 use rand::seq::SliceRandom;
 use tonic::Code;
 
-const WEBHOOK_SECRET: &str = "whsec_omneuro_test";
-
 fn staff() -> Actor {
     Actor::Staff {
         id: "stf_1".into(),
         role: StaffRole::Owner,
-    }
-}
-
-/// The shop around billing: garage, shop, jobs in-process; billing as a process (its secrets
-/// come from the environment).
-struct Fleet {
-    _dbs: Vec<TestDb>,
-    garage: Running,
-    jobs: Running,
-    shop: Running,
-    billing: Proc,
-    _tmp: TempDir,
-}
-
-async fn fleet(backend: Backend, sink: &SmtpSink, stripe_env: &[(&str, String)]) -> Fleet {
-    fleet_with_secret(backend, sink, stripe_env, WEBHOOK_SECRET).await
-}
-
-async fn fleet_with_secret(
-    backend: Backend,
-    sink: &SmtpSink,
-    stripe_env: &[(&str, String)],
-    webhook_secret: &str,
-) -> Fleet {
-    let dbs: Vec<TestDb> = ["garage", "jobs", "shop", "billing"]
-        .iter()
-        .map(|s| TestDb::new(backend, s))
-        .collect();
-    let garage = start_domain(
-        "garage",
-        &dbs[0].url,
-        &[("OMNEURO__MAIL__SMTP_URL", sink.url())],
-    )
-    .await;
-    let shop = start_domain("shop", &dbs[2].url, &[]).await;
-    let jobs = start_domain(
-        "jobs",
-        &dbs[1].url,
-        &[
-            ("OMNEURO__MAIL__SMTP_URL", sink.url()),
-            ("OMNEURO__UPSTREAMS__GARAGE", garage.grpc_url()),
-            ("OMNEURO__UPSTREAMS__SHOP", shop.grpc_url()),
-        ],
-    )
-    .await;
-    for r in [&garage, &shop, &jobs] {
-        wait_ready(r).await;
-    }
-    let tmp = TempDir::new("billing");
-    let mut env = vec![
-        ("OMNEURO__DATABASE__URL", dbs[3].url.clone()),
-        ("OMNEURO__DATABASE__HEALTH_INTERVAL_MS", "100".to_owned()),
-        ("OMNEURO__UPSTREAMS__JOBS", jobs.grpc_url()),
-        ("OMNEURO__UPSTREAMS__GARAGE", garage.grpc_url()),
-        ("OMNEURO__MAIL__SMTP_URL", sink.url()),
-        (
-            "OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET",
-            webhook_secret.to_owned(),
-        ),
-    ];
-    env.extend(stripe_env.iter().cloned());
-    let billing = Proc::spawn("billing", &env, &tmp.0);
-    let ready = format!("http://{}/readyz", billing.http);
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            http_status(&ready).await == 200
-        })
-        .await
-    );
-    Fleet {
-        _dbs: dbs,
-        garage,
-        jobs,
-        shop,
-        billing,
-        _tmp: tmp,
-    }
-}
-
-impl Fleet {
-    fn billing_client(&self) -> BillingServiceClient<tonic::transport::Channel> {
-        BillingServiceClient::new(
-            tonic::transport::Endpoint::from_shared(self.billing.grpc_url())
-                .unwrap()
-                .timeout(Duration::from_secs(20))
-                .connect_lazy(),
-        )
-    }
-
-    /// A client with a job priced at the bench (labor + one part), invoiced and issued.
-    async fn open_invoice(
-        &self,
-        sink: &SmtpSink,
-        tag: &str,
-        labor_cents: i64,
-    ) -> (String, pb::Invoice) {
-        let mut gc = GarageClient::new(self.garage.channel());
-        let (client, vehicle) =
-            client_with_vehicle(&mut gc, sink, tag, other_vehicle("Begode", "T4")).await;
-        let mut j = jobs::jobs_service_client::JobsServiceClient::new(self.jobs.channel());
-        let job = j
-            .create_walk_in(auth::request(
-                &staff(),
-                jobs::CreateWalkInRequest {
-                    client_id: client.id.clone(),
-                    vehicle_id: vehicle.id.clone(),
-                    services: vec!["diagnostics".into()],
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        j.add_labor(auth::request(
-            &staff(),
-            jobs::AddLaborRequest {
-                job_id: job.id.clone(),
-                description: "Controller repair".into(),
-                hours: "1".into(),
-                rate_cents: labor_cents,
-            },
-        ))
-        .await
-        .unwrap();
-        let product = omneuro_proto::shop::v1::shop_service_client::ShopServiceClient::new(
-            self.shop.channel(),
-        )
-        .list_products(omneuro_proto::shop::v1::ListProductsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .products[0]
-            .clone();
-        j.add_part(auth::request(
-            &staff(),
-            jobs::AddPartRequest {
-                job_id: job.id.clone(),
-                product_id: product.id,
-                quantity: 1,
-            },
-        ))
-        .await
-        .unwrap();
-        let mut b = self.billing_client();
-        let draft = b
-            .create_job_invoice(auth::request(
-                &staff(),
-                pb::CreateJobInvoiceRequest {
-                    job_id: job.id.clone(),
-                    fees: vec![],
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        let open = b
-            .issue_invoice(auth::request(
-                &staff(),
-                pb::IssueInvoiceRequest {
-                    id: draft.id.clone(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        (client.id, open)
     }
 }
 
@@ -207,7 +39,7 @@ async fn job_invoices_tax_parts_number_in_sequence_and_stay_with_their_client() 
         return;
     };
     for backend in backends() {
-        let f = fleet(backend, &sink, &[]).await;
+        let f = billing_fleet(backend, &sink, &[]).await;
         let (client, inv) = f.open_invoice(&sink, "inv", 9000).await;
         assert!(
             inv.number.starts_with("JJ-20") && inv.number.ends_with("-0001"),
@@ -291,6 +123,37 @@ async fn job_invoices_tax_parts_number_in_sequence_and_stay_with_their_client() 
             .unwrap_err();
         assert_eq!(pay.code(), Code::FailedPrecondition);
         assert!(pay.message().contains("switched off"), "{}", pay.message());
+        // Every client's invoices, by status: for those who invoice; not a tech, not a status
+        // that doesn't exist.
+        let everyone = |actor: Actor, status: &str| {
+            let (mut b, status) = (b.clone(), status.to_owned());
+            async move {
+                b.list_invoices(auth::request(
+                    &actor,
+                    pb::ListInvoicesRequest {
+                        client_id: String::new(),
+                        status,
+                    },
+                ))
+                .await
+                .map(|r| r.into_inner().invoices)
+            }
+        };
+        let open = everyone(staff(), "open").await.unwrap();
+        assert!(open.iter().all(|i| i.status == "open"));
+        assert!(open.iter().any(|i| i.id == second.id));
+        let tech = Actor::Staff {
+            id: "stf_tech".into(),
+            role: StaffRole::Tech,
+        };
+        assert_eq!(
+            everyone(tech, "").await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            everyone(staff(), "lost").await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
         f.jobs.stop().await;
         f.shop.stop().await;
         f.garage.stop().await;
@@ -303,7 +166,7 @@ async fn two_hundred_shuffled_duplicated_and_forged_deliveries_pay_each_invoice_
         return;
     };
     for backend in backends() {
-        let f = fleet(backend, &sink, &[]).await;
+        let f = billing_fleet(backend, &sink, &[]).await;
         let mut invoices = Vec::new();
         for i in 0..5 {
             invoices.push(
@@ -503,14 +366,6 @@ async fn without_the_webhook_secret_events_are_refused_not_dropped() {
     }
 }
 
-fn stripe_env(base_url: String, api_key: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("OMNEURO__STRIPE__BASE_URL", base_url),
-        ("OMNEURO__STRIPE__RETRY_BASE_MS", "50".to_owned()),
-        ("OMNEURO_SECRET_STRIPE_SECRET_KEY", api_key.to_owned()),
-    ]
-}
-
 async fn invoice_now(
     b: &mut BillingServiceClient<tonic::transport::Channel>,
     id: &str,
@@ -551,61 +406,15 @@ async fn card_payments_declines_3ds_and_refunds_through_localstripe_and_its_sign
     };
     for backend in backends() {
         stripe.wipe().await;
-        let f = fleet(
+        let f = billing_fleet(
             backend,
             &sink,
             &stripe_env(stripe.base_url(), &stripe.api_key),
         )
         .await;
-        stripe
-            .register_webhook(
-                &format!("http://{}/webhooks/stripe", f.billing.http),
-                WEBHOOK_SECRET,
-            )
-            .await;
+        f.listen_to(&stripe).await;
         let mut b = f.billing_client();
         let api = reqwest::Client::new();
-        // What Stripe.js does in the client's browser: attach the card, then confirm.
-        let confirm = |pi: String, pm: String| {
-            let (api, url, key) = (api.clone(), stripe.base_url(), stripe.api_key.clone());
-            async move {
-                let attached = api
-                    .post(format!("{url}/v1/payment_intents/{pi}"))
-                    .bearer_auth(&key)
-                    .form(&[("payment_method", pm)])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(attached.status().as_u16(), 200);
-                api.post(format!("{url}/v1/payment_intents/{pi}/confirm"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        };
-        let card = |number: &'static str| {
-            let (api, url, key) = (api.clone(), stripe.base_url(), stripe.api_key.clone());
-            async move {
-                let pm: serde_json::Value = api
-                    .post(format!("{url}/v1/payment_methods"))
-                    .bearer_auth(key)
-                    .form(&[
-                        ("type", "card"),
-                        ("card[number]", number),
-                        ("card[exp_month]", "12"),
-                        ("card[exp_year]", "2030"),
-                        ("card[cvc]", "123"),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                pm["id"].as_str().unwrap().to_owned()
-            }
-        };
 
         // A good card: the client's PaymentIntent is confirmed (as Stripe.js would), Stripe's
         // signed webhook marks the invoice paid.
@@ -649,7 +458,9 @@ async fn card_payments_declines_3ds_and_refunds_through_localstripe_and_its_sign
             .await
             .unwrap();
         assert_eq!(cus["metadata"]["client_id"], client.as_str(), "{cus}");
-        let ok = confirm(pi.payment_intent_id.clone(), card("4242424242424242").await).await;
+        let ok = stripe
+            .pay_with_card(&pi.payment_intent_id, "4242424242424242")
+            .await;
         assert_eq!(ok.status().as_u16(), 200, "{}", ok.text().await.unwrap());
         let paid = wait_status(&mut b, &inv.id, "paid").await;
         assert_eq!(paid.paid, paid.total);
@@ -713,11 +524,9 @@ async fn card_payments_declines_3ds_and_refunds_through_localstripe_and_its_sign
             .await
             .unwrap()
             .into_inner();
-        let declined = confirm(
-            pi2.payment_intent_id.clone(),
-            card("4000000000000341").await,
-        )
-        .await;
+        let declined = stripe
+            .pay_with_card(&pi2.payment_intent_id, "4000000000000341")
+            .await;
         assert_eq!(declined.status().as_u16(), 402);
         let (client3, inv3) = f.open_invoice(&sink, "threeds", 3500).await;
         let pi3 = b
@@ -730,11 +539,9 @@ async fn card_payments_declines_3ds_and_refunds_through_localstripe_and_its_sign
             .await
             .unwrap()
             .into_inner();
-        let secure = confirm(
-            pi3.payment_intent_id.clone(),
-            card("4000000000003220").await,
-        )
-        .await;
+        let secure = stripe
+            .pay_with_card(&pi3.payment_intent_id, "4000000000003220")
+            .await;
         let body: serde_json::Value = secure.json().await.unwrap();
         assert_eq!(body["status"], "requires_action", "{body}");
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -755,7 +562,7 @@ async fn a_client_pays_an_invoice_on_the_hosted_checkout_page() {
     for backend in backends() {
         let mut env = stripe_env(stripe.base_url(), &stripe.api_key);
         env.retain(|(k, _)| *k != "OMNEURO_SECRET_STRIPE_WEBHOOK_SECRET");
-        let f = fleet_with_secret(backend, &sink, &env, &stripe.webhook_secret).await;
+        let f = billing_fleet_with_secret(backend, &sink, &env, &stripe.webhook_secret).await;
         stripe
             .register_webhook(&format!("http://{}/webhooks/stripe", f.billing.http))
             .await;

@@ -109,9 +109,15 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/jobs/{id}/estimate") => "send estimates",
         ("GET" | "POST", "/walkin") => "open walk-ins",
         ("GET", "/clients") => "view clients",
+        ("GET", "/invoices") | ("GET", "/invoices/{id}") | ("POST", "/invoices/{id}/void") => {
+            "invoice"
+        }
+        ("POST", "/invoices/{id}/refund") => "refund",
         ("GET", "/settings") | ("POST", "/settings/booking") => "edit settings",
         ("GET", "/stock") | ("POST", "/stock/{id}") => "adjust stock",
-        ("GET", "/catalog") | ("POST", "/catalog/{id}") => "edit the catalog",
+        ("GET" | "POST", "/catalog")
+        | ("GET" | "POST", "/catalog/{id}")
+        | ("POST", "/catalog/{id}/fitment") => "edit the catalog",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/{id}")

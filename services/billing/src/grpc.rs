@@ -313,17 +313,37 @@ impl pb::billing_service_server::BillingService for Billing {
         req: Request<pb::ListInvoicesRequest>,
     ) -> Result<Response<pb::ListInvoicesResponse>, Status> {
         let actor = auth::actor(&req)?;
-        let requested = req.into_inner().client_id;
+        let r = req.into_inner();
+        let status = match r.status.trim() {
+            "" => None,
+            s => match invoices::STATUSES.iter().find(|k| **k == s) {
+                Some(k) => Some(*k),
+                None => {
+                    return Err(Status::invalid_argument(format!(
+                        "`{s}` is not an invoice status (one of {}).",
+                        invoices::STATUSES.join(", ")
+                    )));
+                }
+            },
+        };
         let (client, drafts) = match &actor {
-            Actor::Client(id) => (id.clone(), false),
-            _ if requested.is_empty() => {
-                return Err(Status::invalid_argument("client_id is required"));
+            Actor::Client(id) => (Some(id.clone()), false),
+            _ if r.client_id.is_empty() => {
+                auth::require(&actor, Permission::Invoice)?;
+                (None, true)
             }
-            _ => (requested, true),
+            _ => (Some(r.client_id), true),
         };
         let list = self
             .db
-            .run(move |c| invoices::list(c, &client, drafts))
+            .run(move |c| {
+                let listing = invoices::Listing {
+                    client_id: client.as_deref(),
+                    include_drafts: drafts,
+                    status,
+                };
+                invoices::list(c, &listing)
+            })
             .await?;
         Ok(Response::new(pb::ListInvoicesResponse {
             invoices: list.into_iter().map(invoice_to_pb).collect(),

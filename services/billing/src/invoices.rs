@@ -434,19 +434,39 @@ pub fn get(conn: &mut DbConnection, id: &str, owner: Option<&str>) -> Result<Inv
 }
 
 /// A client's invoices (drafts hidden), or every invoice of a client for staff.
-pub fn list(
-    conn: &mut DbConnection,
-    client_id: &str,
-    include_drafts: bool,
-) -> Result<Vec<Invoice>, DomainError> {
+/// Every status an invoice can be in.
+pub const STATUSES: [&str; 6] = [
+    "draft",
+    "open",
+    "paid",
+    "partially_refunded",
+    "refunded",
+    "void",
+];
+
+/// Which invoices to list, newest first (at most 200).
+pub struct Listing<'a> {
+    /// One client's, or every client's.
+    pub client_id: Option<&'a str>,
+    pub include_drafts: bool,
+    /// Only this status (one of [`STATUSES`]).
+    pub status: Option<&'a str>,
+}
+
+pub fn list(conn: &mut DbConnection, l: &Listing<'_>) -> Result<Vec<Invoice>, DomainError> {
     let mut q = invoices::table
-        .filter(invoices::client_id.eq(client_id))
         .order_by((invoices::created_at.desc(), invoices::id.desc()))
         .select(columns!())
         .limit(200)
         .into_boxed();
-    if !include_drafts {
+    if let Some(client_id) = l.client_id {
+        q = q.filter(invoices::client_id.eq(client_id.to_owned()));
+    }
+    if !l.include_drafts {
         q = q.filter(invoices::status.ne("draft"));
+    }
+    if let Some(status) = l.status {
+        q = q.filter(invoices::status.eq(status.to_owned()));
     }
     let rows = q.load::<Row>(conn)?;
     rows.into_iter().map(|r| complete(conn, r)).collect()

@@ -8,7 +8,8 @@
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
-//! `stock` (stock adjustments with a reason), `catalog` (the owner's prices and listings),
+//! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
+//! new products and fitment), `invoices` (invoices by status, voids and refunds),
 //! `settings` (the owner's booking rules), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
@@ -18,6 +19,7 @@ pub mod board;
 pub mod catalog;
 pub mod cli;
 pub mod clients;
+pub mod invoices;
 pub mod pages;
 pub mod password;
 pub mod schema;

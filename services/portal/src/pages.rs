@@ -16,7 +16,9 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, catalog, clients, settings, signin, stock, team, today, walkin};
+use crate::{
+    Portal, bench, board, catalog, clients, invoices, settings, signin, stock, team, today, walkin,
+};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,10 +280,59 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     r!(
         "POST",
+        "/catalog",
+        Can(P::EditCatalog),
+        "added a product",
+        web::post().to(catalog::create)
+    ),
+    r!(
+        "GET",
+        "/catalog/{id}",
+        Can(P::EditCatalog),
+        "",
+        web::get().to(catalog::product)
+    ),
+    r!(
+        "POST",
         "/catalog/{id}",
         Can(P::EditCatalog),
         "changed a product's price or listing",
         web::post().to(catalog::update)
+    ),
+    r!(
+        "POST",
+        "/catalog/{id}/fitment",
+        Can(P::EditCatalog),
+        "changed what a product fits",
+        web::post().to(catalog::fitment)
+    ),
+    r!(
+        "GET",
+        "/invoices",
+        Can(P::Invoice),
+        "",
+        web::get().to(invoices::list)
+    ),
+    r!(
+        "GET",
+        "/invoices/{id}",
+        Can(P::Invoice),
+        "",
+        web::get().to(invoices::show)
+    ),
+    r!(
+        "POST",
+        "/invoices/{id}/void",
+        Can(P::Invoice),
+        "voided an invoice",
+        web::post().to(invoices::void)
+    ),
+    r!(
+        "POST",
+        "/invoices/{id}/refund",
+        Can(P::Refund),
+        "refunded a client",
+        web::post().to(invoices::refund)
     ),
     r!(
         "GET",
