@@ -120,6 +120,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         | ("POST", "/catalog/{id}/fitment") => "edit the catalog",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
+        | ("POST", "/staff/invites/withdraw")
         | ("POST", "/staff/{id}")
         | ("GET", "/audit") => "manage staff",
         _ => return None,
@@ -1090,11 +1091,56 @@ async fn own_account_and_invites_work_the_way_a_person_uses_them() {
             )
             .await;
         assert_eq!(p.location, "/staff?invited=1");
-        let mail = sink.wait_for("robin@juicejunkiez.test", 1).await;
-        let text = mail["text"].as_str().unwrap();
-        let path = &text[text.find("/invite/").unwrap()..];
-        let path: String = path.chars().take_while(|c| !c.is_whitespace()).collect();
+        let link_in = |mail: serde_json::Value| {
+            let text = mail["text"].as_str().unwrap().to_owned();
+            let path = &text[text.find("/invite/").unwrap()..];
+            path.chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect::<String>()
+        };
+        let first = link_in(sink.wait_for("robin@juicejunkiez.test", 1).await);
+        // Waiting on the staff page; sent again, only the new link works.
+        let p = owner.get("/staff").await;
+        assert!(p.body.contains("data-invite=\"robin@juicejunkiez.test\""));
+        let p = owner
+            .post(
+                "/staff/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Robin Bench"),
+                    ("email", "robin@juicejunkiez.test"),
+                    ("role", "front_desk"),
+                ],
+            )
+            .await;
+        assert_eq!(p.location, "/staff?invited=1");
+        let path = link_in(sink.wait_for("robin@juicejunkiez.test", 2).await);
+        assert_ne!(path, first);
         let mut robin = Browser::new(&base);
+        assert_eq!(robin.get(&first).await.status, 410, "the replaced link");
+        // Another invite, withdrawn: its link dies, it leaves the list; twice is refused.
+        owner
+            .post(
+                "/staff/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Sam Spare"),
+                    ("email", "sam@juicejunkiez.test"),
+                    ("role", "tech"),
+                ],
+            )
+            .await;
+        let sams = link_in(sink.wait_for("sam@juicejunkiez.test", 1).await);
+        let withdraw = [("csrf", csrf.as_str()), ("email", "sam@juicejunkiez.test")];
+        let p = owner.post("/staff/invites/withdraw", &withdraw).await;
+        assert_eq!(p.location, "/staff?withdrawn=1");
+        let p = owner.get(&p.location).await;
+        assert!(p.body.contains("Invite withdrawn") && !p.body.contains("data-invite=\"sam@"));
+        assert!(p.body.contains("data-invite=\"robin@juicejunkiez.test\""));
+        assert_eq!(robin.get(&sams).await.status, 410);
+        let p = owner.post("/staff/invites/withdraw", &withdraw).await;
+        assert_eq!(p.status, 404, "{}", p.body);
+        assert!(p.body.contains("no open invite"));
         let p = robin.get(&path).await;
         assert_eq!(p.status, 200);
         assert!(p.body.contains("robin@juicejunkiez.test") && p.body.contains("front desk"));
@@ -1155,6 +1201,7 @@ async fn own_account_and_invites_work_the_way_a_person_uses_them() {
             "used a recovery code",
             "turned off the authenticator app",
             "invited a staff member",
+            "withdrew an invite",
             "accepted an invite",
             "robin@juicejunkiez.test",
         ] {

@@ -1057,6 +1057,85 @@ pub fn withdraw_invites(
     Ok(())
 }
 
+/// An invite nobody has accepted yet, still valid, for the staff page.
+pub struct OpenInvite {
+    pub email: String,
+    pub name: String,
+    pub role: StaffRole,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+/// Every open invite (not accepted, not withdrawn, not expired), newest first.
+pub fn open_invites(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<OpenInvite>, DomainError> {
+    let rows: Vec<(String, String, String, NaiveDateTime, NaiveDateTime)> = staff_invites::table
+        .filter(staff_invites::accepted_at.is_null())
+        .filter(staff_invites::revoked_at.is_null())
+        .filter(staff_invites::expires_at.gt(now))
+        .order_by(staff_invites::created_at.desc())
+        .select((
+            staff_invites::email,
+            staff_invites::name,
+            staff_invites::role,
+            staff_invites::created_at,
+            staff_invites::expires_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(email, name, role, created_at, expires_at)| OpenInvite {
+            email,
+            name,
+            role: StaffRole::parse(&role).unwrap_or(StaffRole::Tech),
+            created_at,
+            expires_at,
+        })
+        .collect())
+}
+
+/// The owner withdraws the open invite for `email`: its link stops working. Audited.
+pub fn withdraw_invite(
+    conn: &mut DbConnection,
+    by: &StaffMember,
+    email: &str,
+    origin: &Origin,
+    now: NaiveDateTime,
+) -> Result<(), DomainError> {
+    write_transaction(conn, |c| {
+        let n = diesel::update(
+            staff_invites::table
+                .filter(staff_invites::email.eq(email))
+                .filter(staff_invites::accepted_at.is_null())
+                .filter(staff_invites::revoked_at.is_null())
+                .filter(staff_invites::expires_at.gt(now)),
+        )
+        .set(staff_invites::revoked_at.eq(now))
+        .execute(c)?;
+        if n == 0 {
+            return Err(DomainError::NotFound(
+                "There is no open invite for that address (it was accepted, withdrawn or has expired)."
+                    .into(),
+            ));
+        }
+        audit(
+            c,
+            &Audit {
+                staff_id: &by.id,
+                staff_email: &by.email,
+                action: "withdrew an invite",
+                target: email,
+                detail: "",
+                ip: &origin.ip,
+                outcome: "ok",
+            },
+            now,
+        )
+    })
+}
+
 /// An unknown, used, withdrawn or expired invite link (all look alike).
 const INVITE_GONE: &str =
     "This invite link has expired or was already used. Ask the owner for a new one.";

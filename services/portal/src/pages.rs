@@ -364,6 +364,13 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     r!(
         "POST",
+        "/staff/invites/withdraw",
+        Can(P::ManageStaff),
+        "",
+        web::post().to(team::withdraw_invite)
+    ),
+    r!(
+        "POST",
         "/staff/{id}",
         Can(P::ManageStaff),
         "",

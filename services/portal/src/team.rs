@@ -267,9 +267,19 @@ struct StaffPage<'a> {
     nav: Nav,
     me: &'a str,
     members: Vec<MemberRow>,
+    invites: Vec<InviteRow>,
     draft: &'a InviteForm,
     message: Option<&'a str>,
     notice: Option<&'a str>,
+}
+
+struct InviteRow {
+    email: String,
+    name: String,
+    role: &'static str,
+    role_code: &'static str,
+    sent: String,
+    expires: String,
 }
 
 struct MemberRow {
@@ -304,6 +314,8 @@ pub struct InviteForm {
 pub struct StaffQuery {
     #[serde(default)]
     invited: Option<String>,
+    #[serde(default)]
+    withdrawn: Option<String>,
 }
 
 async fn staff_page(
@@ -315,7 +327,11 @@ async fn staff_page(
     message: Option<&str>,
     notice: Option<&str>,
 ) -> HttpResponse {
-    let members = match state.db.run(accounts::list).await {
+    let listed = state
+        .db
+        .run(|c| Ok::<_, DomainError>((accounts::list(c)?, accounts::open_invites(c, now_utc())?)))
+        .await;
+    let (members, invites) = match listed {
         Ok(m) => m,
         Err(e) => return outage(req, &e),
     };
@@ -332,6 +348,17 @@ async fn staff_page(
                 email: m.email,
                 totp_on: m.totp_on,
                 disabled: m.disabled,
+            })
+            .collect(),
+        invites: invites
+            .into_iter()
+            .map(|i| InviteRow {
+                role: role_label(i.role),
+                role_code: i.role.as_str(),
+                sent: when(i.created_at),
+                expires: when(i.expires_at),
+                email: i.email,
+                name: i.name,
             })
             .collect(),
         draft,
@@ -364,12 +391,16 @@ pub async fn staff(
     q: aweb::Query<StaffQuery>,
     req: HttpRequest,
 ) -> HttpResponse {
-    let notice = q.invited.as_ref().map(|_| {
-        format!(
+    let notice = if q.invited.is_some() {
+        Some(format!(
             "Invite sent. The link works once, for {} hours.",
             state.staff.invite_hours
-        )
-    });
+        ))
+    } else if q.withdrawn.is_some() {
+        Some("Invite withdrawn: its link no longer works.".to_owned())
+    } else {
+        None
+    };
     staff_page(
         &state,
         &req,
@@ -459,6 +490,36 @@ pub async fn invite(
         .await;
     }
     see_other("/staff?invited=1", &[])
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// POST `/staff/invites/withdraw`: the open invite for an address stops working.
+pub async fn withdraw_invite(
+    state: aweb::Data<Portal>,
+    staff: Staff,
+    form: aweb::Form<WithdrawForm>,
+    req: HttpRequest,
+) -> HttpResponse {
+    if !staff.csrf_ok(&req, &state, &form.csrf) {
+        return forbidden(&req);
+    }
+    let (by, who) = (staff.member().clone(), origin(&req));
+    let email: String = form.email.trim().to_lowercase().chars().take(320).collect();
+    let done = state
+        .db
+        .run(move |c| accounts::withdraw_invite(c, &by, &email, &who, now_utc()))
+        .await;
+    match done {
+        Ok(()) => see_other("/staff?withdrawn=1", &[]),
+        Err(e) => staff_refused(&state, &req, &staff, &InviteForm::default(), e).await,
+    }
 }
 
 #[derive(Deserialize)]
