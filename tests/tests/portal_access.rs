@@ -139,6 +139,7 @@ const STAFF_RPCS: &[(&str, &str)] = &[
     ("jobs.RemoveLine", "work the bench"),
     ("jobs.AssignTech", "assign techs"),
     ("jobs.SendEstimate", "send estimates"),
+    ("billing.SetTaxRate", "edit settings"),
     ("billing.CreateJobInvoice", "invoice"),
     ("billing.IssueInvoice", "invoice"),
     ("billing.VoidInvoice", "invoice"),
@@ -284,6 +285,10 @@ async fn call(
             .map(|_| ()),
         "jobs.SendEstimate" => j
             .send_estimate(req(a, jpb::SendEstimateRequest::default()))
+            .await
+            .map(|_| ()),
+        "billing.SetTaxRate" => b
+            .set_tax_rate(req(a, bpb::SetTaxRateRequest::default()))
             .await
             .map(|_| ()),
         "billing.CreateJobInvoice" => b

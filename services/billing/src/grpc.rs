@@ -189,6 +189,25 @@ impl pb::billing_service_server::BillingService for Billing {
         }))
     }
 
+    async fn set_tax_rate(
+        &self,
+        req: Request<pb::SetTaxRateRequest>,
+    ) -> Result<Response<pb::GetTaxRateResponse>, Status> {
+        let actor = auth::actor(&req)?;
+        auth::require(&actor, Permission::EditSettings)?;
+        let r = req.into_inner();
+        let j = Jurisdiction::parse(&r.jurisdiction).map_err(Status::invalid_argument)?;
+        let bps = tax::rate_bps(r.rate_bps).map_err(Status::invalid_argument)?;
+        let rate = self.db.run(move |c| tax::set(c, &j, bps)).await?;
+        tracing::info!(jurisdiction = %rate.jurisdiction, rate_bps = rate.rate_bps, actor = %actor.encode(), "tax rate set");
+        Ok(Response::new(pb::GetTaxRateResponse {
+            tax_rate: Some(pb::TaxRate {
+                jurisdiction: rate.jurisdiction,
+                rate_bps: rate.rate_bps,
+            }),
+        }))
+    }
+
     async fn create_job_invoice(
         &self,
         req: Request<pb::CreateJobInvoiceRequest>,

@@ -44,6 +44,40 @@ pub fn get(conn: &mut DbConnection, j: &Jurisdiction) -> Result<Option<TaxRate>,
     }))
 }
 
+/// The highest rate staff may set (20 %): anything above is a typo, not a tax.
+pub const MAX_RATE_BPS: u32 = 2000;
+
+/// A rate staff typed, in basis points: 0 to [`MAX_RATE_BPS`].
+pub fn rate_bps(bps: u32) -> Result<u32, String> {
+    if bps > MAX_RATE_BPS {
+        return Err(format!(
+            "A sales-tax rate must be between 0 % and {} % ({bps} basis points is more).",
+            MAX_RATE_BPS / 100
+        ));
+    }
+    Ok(bps)
+}
+
+/// Sets the rate for a jurisdiction (new or existing); invoices made later use it.
+pub fn set(conn: &mut DbConnection, j: &Jurisdiction, bps: u32) -> Result<TaxRate, DbError> {
+    let bps_i = i32::try_from(bps).unwrap_or(i32::MAX);
+    let updated = diesel::update(tax_rates::table.filter(tax_rates::jurisdiction.eq(j.as_str())))
+        .set(tax_rates::rate_bps.eq(bps_i))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(tax_rates::table)
+            .values((
+                tax_rates::jurisdiction.eq(j.as_str()),
+                tax_rates::rate_bps.eq(bps_i),
+            ))
+            .execute(conn)?;
+    }
+    Ok(TaxRate {
+        jurisdiction: j.as_str().to_owned(),
+        rate_bps: bps,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +88,12 @@ mod tests {
         assert!(Jurisdiction::parse("Maryland").is_err());
         assert!(Jurisdiction::parse("").is_err());
         assert!(Jurisdiction::parse("US-'; DROP").is_err());
+    }
+
+    #[test]
+    fn rates_are_checked() {
+        assert_eq!(rate_bps(600), Ok(600));
+        assert_eq!(rate_bps(0), Ok(0));
+        assert!(rate_bps(2001).unwrap_err().contains("between 0 % and 20 %"));
     }
 }
