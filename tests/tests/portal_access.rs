@@ -132,10 +132,12 @@ const STAFF_RPCS: &[(&str, &str)] = &[
     ("jobs.RemoveLine", "work the bench"),
     ("jobs.AssignTech", "assign techs"),
     ("jobs.SendEstimate", "send estimates"),
+    ("jobs.GetJobsReport", "view reports"),
     ("billing.CreateJobInvoice", "invoice"),
     ("billing.IssueInvoice", "invoice"),
     ("billing.VoidInvoice", "invoice"),
     ("billing.Refund", "refund"),
+    ("billing.GetRevenueReport", "view reports"),
     ("shop.AdjustStock", "adjust stock"),
     ("shop.ListCatalog", "edit the catalog"),
     ("shop.CreateProduct", "edit the catalog"),
@@ -277,6 +279,14 @@ async fn call(
             .map(|_| ()),
         "jobs.SendEstimate" => j
             .send_estimate(req(a, jpb::SendEstimateRequest::default()))
+            .await
+            .map(|_| ()),
+        "jobs.GetJobsReport" => j
+            .get_jobs_report(req(a, jpb::GetJobsReportRequest::default()))
+            .await
+            .map(|_| ()),
+        "billing.GetRevenueReport" => b
+            .get_revenue_report(req(a, bpb::GetRevenueReportRequest::default()))
             .await
             .map(|_| ()),
         "billing.CreateJobInvoice" => b
