@@ -112,6 +112,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("GET", "/settings") | ("POST", "/settings/booking") => "edit settings",
         ("GET", "/stock") | ("POST", "/stock/{id}") => "adjust stock",
         ("GET", "/catalog") | ("POST", "/catalog/{id}") => "edit the catalog",
+        ("GET", "/reports") => "view reports",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/{id}")

@@ -1,7 +1,8 @@
 //! portal: the tech portal on the tech host. It owns staff accounts and sessions in its own
 //! database (ADR 0011); every other fact on a page comes over gRPC from the service that owns it
 //! (jobs for work orders and their bench, shop for the parts catalog, garage for clients and
-//! vehicles), called as the signed-in staff member so each service enforces the role table.
+//! vehicles, billing for revenue), called as the signed-in staff member so each service enforces
+//! the role table.
 //!
 //! Layout: `accounts` (staff, sessions, invites, throttling, audit: domain and queries),
 //! `password` and `totp` (the credential rules), `staff` (the guard: session cookie and the
@@ -9,7 +10,8 @@
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's prices and listings),
-//! `settings` (the owner's booking rules), `cli` (`portal create-owner`).
+//! `settings` (the owner's booking rules), `reports` (the owner's weekly figures from jobs and
+//! billing, charts drawn as SVG on the server), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod clients;
 pub mod pages;
 pub mod password;
+pub mod reports;
 pub mod schema;
 pub mod settings;
 pub mod signin;

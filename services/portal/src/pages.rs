@@ -16,7 +16,9 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
-use crate::{Portal, bench, board, catalog, clients, settings, signin, stock, team, today, walkin};
+use crate::{
+    Portal, bench, board, catalog, clients, reports, settings, signin, stock, team, today, walkin,
+};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +284,13 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::EditCatalog),
         "changed a product's price or listing",
         web::post().to(catalog::update)
+    ),
+    r!(
+        "GET",
+        "/reports",
+        Can(P::ViewReports),
+        "",
+        web::get().to(reports::show)
     ),
     r!(
         "GET",

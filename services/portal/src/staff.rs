@@ -100,6 +100,7 @@ impl Staff {
             edit_settings: self.may(Permission::EditSettings),
             adjust_stock: self.may(Permission::AdjustStock),
             edit_catalog: self.may(Permission::EditCatalog),
+            view_reports: self.may(Permission::ViewReports),
         }
     }
 
@@ -184,6 +185,7 @@ pub struct Nav {
     pub edit_settings: bool,
     pub adjust_stock: bool,
     pub edit_catalog: bool,
+    pub view_reports: bool,
 }
 
 pub fn role_label(role: StaffRole) -> &'static str {
