@@ -105,6 +105,14 @@ fn well_formed_count(svg: &str, name: &str) -> usize {
     n
 }
 
+/// (id, opened, booked slot, moves after intake).
+type SeedJob = (
+    &'static str,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    Vec<(NaiveDateTime, &'static str)>,
+);
+
 struct Seeded {
     weeks: Vec<String>,
     /// The walk-in moved and given a part over RPC.
@@ -124,13 +132,7 @@ fn seed_history(jdb: &TestDb, bdb: &TestDb, w: &Weeks) -> Seeded {
             .unwrap()
     };
     let before = |days: u64| w.start().checked_sub_days(Days::new(days)).unwrap();
-    // (id, opened, booked slot, moves after intake, current status)
-    let jobs: Vec<(
-        &str,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-        Vec<(NaiveDateTime, &str)>,
-    )> = vec![
+    let jobs: Vec<SeedJob> = vec![
         // A walk-in: ready 6 days after it was opened, delivered the next day.
         (
             "job_rpt_a",
