@@ -183,7 +183,8 @@ fn jobs_view(r: jpb::JobsReport) -> JobsView {
         "Average turnaround, drop-off to ready, by the week jobs were ready",
         &labels,
         &turnaround,
-        &duration,
+        // The axis starts at zero, which `duration` shows as "no figure".
+        &|s| if s == 0 { "0".to_owned() } else { duration(s) },
     );
     let parts: Vec<PartRow> = r
         .parts
