@@ -118,6 +118,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("GET" | "POST", "/catalog")
         | ("GET" | "POST", "/catalog/{id}")
         | ("POST", "/catalog/{id}/fitment") => "edit the catalog",
+        ("GET", "/reports") => "view reports",
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/invites/withdraw")
@@ -140,10 +141,12 @@ const STAFF_RPCS: &[(&str, &str)] = &[
     ("jobs.AssignTech", "assign techs"),
     ("jobs.SendEstimate", "send estimates"),
     ("billing.SetTaxRate", "edit settings"),
+    ("jobs.GetJobsReport", "view reports"),
     ("billing.CreateJobInvoice", "invoice"),
     ("billing.IssueInvoice", "invoice"),
     ("billing.VoidInvoice", "invoice"),
     ("billing.Refund", "refund"),
+    ("billing.GetRevenueReport", "view reports"),
     ("shop.AdjustStock", "adjust stock"),
     ("shop.ListCatalog", "edit the catalog"),
     ("shop.CreateProduct", "edit the catalog"),
@@ -289,6 +292,14 @@ async fn call(
             .map(|_| ()),
         "billing.SetTaxRate" => b
             .set_tax_rate(req(a, bpb::SetTaxRateRequest::default()))
+            .await
+            .map(|_| ()),
+        "jobs.GetJobsReport" => j
+            .get_jobs_report(req(a, jpb::GetJobsReportRequest::default()))
+            .await
+            .map(|_| ()),
+        "billing.GetRevenueReport" => b
+            .get_revenue_report(req(a, bpb::GetRevenueReportRequest::default()))
             .await
             .map(|_| ()),
         "billing.CreateJobInvoice" => b

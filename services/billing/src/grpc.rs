@@ -9,6 +9,7 @@ use omneuro_platform::error::DomainError;
 use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_platform::ids;
 use omneuro_platform::stripe::{Stripe, StripeError};
+use omneuro_platform::weeks::Weeks;
 use omneuro_proto::billing::v1 as pb;
 use omneuro_proto::common::v1::{Money, Timestamp};
 use omneuro_proto::garage::v1 as garage;
@@ -20,6 +21,7 @@ use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 use tonic::{Request, Response, Status};
 
 use crate::invoices::{self, Invoice, Line, NewInvoice};
+use crate::reports::{self, RevenueReport};
 use crate::tax::{self, Jurisdiction};
 
 /// Where the shop is: the tax rate invoices use.
@@ -611,6 +613,47 @@ impl pb::billing_service_server::BillingService for Billing {
             .await?;
         tracing::info!(invoice = %inv.number, amount_cents = amount, "refund made");
         Ok(Response::new(invoice_to_pb(inv)))
+    }
+
+    async fn get_revenue_report(
+        &self,
+        req: Request<pb::GetRevenueReportRequest>,
+    ) -> Result<Response<pb::RevenueReport>, Status> {
+        auth::require(&auth::actor(&req)?, Permission::ViewReports)?;
+        let weeks = Weeks::ending(req.into_inner().weeks, now_utc())?;
+        let r = self.db.run(move |c| reports::load(c, &weeks)).await?;
+        Ok(Response::new(revenue_to_pb(&r)))
+    }
+}
+
+fn revenue_to_pb(r: &RevenueReport) -> pb::RevenueReport {
+    let money = |m: &reports::Money| {
+        (
+            Some(Money::usd(m.paid_cents)),
+            Some(Money::usd(m.refunded_cents)),
+            Some(Money::usd(m.net_cents())),
+        )
+    };
+    let (paid, refunded, net) = money(&r.total);
+    pb::RevenueReport {
+        weeks: r
+            .weeks
+            .iter()
+            .map(|w| {
+                let (paid, refunded, net) = money(&w.money);
+                pb::RevenueWeek {
+                    week_start: w.monday.to_string(),
+                    paid,
+                    refunded,
+                    net,
+                    invoices_paid: w.money.invoices_paid,
+                }
+            })
+            .collect(),
+        paid,
+        refunded,
+        net,
+        invoices_paid: r.total.invoices_paid,
     }
 }
 

@@ -1,11 +1,13 @@
 //! billing: invoices, payments, refunds, tax rates and the Stripe webhook log.
 //!
-//! Layout: `invoices` (numbers, lines, tax, payments and refunds), `tax` (rates) — domain;
+//! Layout: `invoices` (numbers, lines, tax, payments and refunds), `tax` (rates), `reports` (the
+//! owner's weekly revenue: paid, refunded, net) — domain;
 //! `webhooks` (Stripe events over HTTP, each once), `grpc` (the `BillingService` RPCs, Stripe
 //! calls, proto mapping), `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod grpc;
 pub mod invoices;
+pub mod reports;
 pub mod schema;
 pub mod tax;
 pub mod webhooks;

@@ -8,6 +8,7 @@ use omneuro_platform::config::LinksConfig;
 use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::error::DomainError;
 use omneuro_platform::grpc::{self, TracedChannel};
+use omneuro_platform::weeks::Weeks;
 use omneuro_proto::common::v1::{Money, Timestamp};
 use omneuro_proto::garage::v1 as garage;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
@@ -20,6 +21,7 @@ use crate::booking::{self, BookingRules, Window};
 use crate::booking_store::{self, BookingInput, SlotRequest};
 use crate::estimates::{self, Estimate, Line};
 use crate::offerings::{self, ServiceOffering};
+use crate::reports;
 use crate::workorders::{self, Status as JobStatus, WorkOrder};
 
 pub struct Jobs {
@@ -859,6 +861,16 @@ impl pb::jobs_service_server::JobsService for Jobs {
         Ok(Response::new(self.to_pb(job)))
     }
 
+    async fn get_jobs_report(
+        &self,
+        req: Request<pb::GetJobsReportRequest>,
+    ) -> Result<Response<pb::JobsReport>, Status> {
+        auth::require(&auth::actor(&req)?, Permission::ViewReports)?;
+        let weeks = Weeks::ending(req.into_inner().weeks, now_utc())?;
+        let r = self.db.run(move |c| reports::load(c, &weeks)).await?;
+        Ok(Response::new(report_to_pb(r)))
+    }
+
     async fn get_status_page(
         &self,
         req: Request<pb::GetStatusPageRequest>,
@@ -886,6 +898,40 @@ impl pb::jobs_service_server::JobsService for Jobs {
                 })
                 .collect(),
         }))
+    }
+}
+
+fn report_to_pb(r: reports::JobsReport) -> pb::JobsReport {
+    pb::JobsReport {
+        weeks: r
+            .weeks
+            .into_iter()
+            .map(|w| pb::JobsReportWeek {
+                week_start: w.monday.to_string(),
+                opened: w.opened,
+                statuses: JobStatus::ALL
+                    .iter()
+                    .zip(w.by_status)
+                    .map(|(s, count)| pb::jobs_report_week::StatusCount {
+                        status: s.as_str().into(),
+                        count,
+                    })
+                    .collect(),
+                finished: w.turnaround.jobs,
+                turnaround_avg_seconds: w.turnaround.average_seconds(),
+            })
+            .collect(),
+        finished: r.turnaround.jobs,
+        turnaround_avg_seconds: r.turnaround.average_seconds(),
+        parts: r
+            .parts
+            .into_iter()
+            .map(|p| pb::PartUsage {
+                product_id: p.product_id,
+                name: p.name,
+                quantity: p.quantity,
+            })
+            .collect(),
     }
 }
 

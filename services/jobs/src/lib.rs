@@ -3,7 +3,7 @@
 //! Layout — domain (no proto, no transport): `booking` (the rules as data and the availability
 //! maths), `booking_store` (rules, window load, book/reschedule in the database), `workorders`
 //! (status workflow, history, status links), `outbox` (notifications written with the change),
-//! `offerings`; `notify` (the worker that delivers the outbox by email and SMS, and queues
+//! `offerings`, `reports` (the owner's weekly figures: jobs by status, turnaround, parts used); `notify` (the worker that delivers the outbox by email and SMS, and queues
 //! reminders); `grpc` (the `JobsService` RPCs, who may call them, proto mapping); `schema`. `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod booking;
@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod notify;
 pub mod offerings;
 pub mod outbox;
+pub mod reports;
 pub mod schema;
 pub mod workorders;
 

@@ -24,7 +24,7 @@ use crate::staff::Staff;
 pub(crate) const SHOP_TZ: Tz = chrono_tz::America::New_York;
 
 /// Every status in workflow order, with the workshop's name for it; the last two are closed.
-const WORKFLOW: [(&str, &str); 9] = [
+pub(crate) const WORKFLOW: [(&str, &str); 9] = [
     ("intake", "Intake"),
     ("diagnosing", "Diagnosing"),
     ("awaiting_approval", "Awaiting approval"),

@@ -1,7 +1,8 @@
 //! portal: the tech portal on the tech host. It owns staff accounts and sessions in its own
 //! database (ADR 0011); every other fact on a page comes over gRPC from the service that owns it
 //! (jobs for work orders and their bench, shop for the parts catalog, garage for clients and
-//! vehicles), called as the signed-in staff member so each service enforces the role table.
+//! vehicles, billing for revenue), called as the signed-in staff member so each service enforces
+//! the role table.
 //!
 //! Layout: `accounts` (staff, sessions, invites, throttling, audit: domain and queries),
 //! `password` and `totp` (the credential rules), `staff` (the guard: session cookie and the
@@ -10,7 +11,8 @@
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
 //! new products and fitment), `invoices` (invoices by status, voids and refunds),
-//! `settings` (the owner's booking rules), `cli` (`portal create-owner`).
+//! `settings` (the owner's booking rules), `reports` (the owner's weekly figures from jobs and
+//! billing, charts drawn as SVG on the server), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
@@ -22,6 +24,7 @@ pub mod clients;
 pub mod invoices;
 pub mod pages;
 pub mod password;
+pub mod reports;
 pub mod schema;
 pub mod settings;
 pub mod signin;

@@ -17,7 +17,8 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
 use crate::{
-    Portal, bench, board, catalog, clients, invoices, settings, signin, stock, team, today, walkin,
+    Portal, bench, board, catalog, clients, invoices, reports, settings, signin, stock, team,
+    today, walkin,
 };
 
 /// Who may use a route.
@@ -333,6 +334,13 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::Refund),
         "refunded a client",
         web::post().to(invoices::refund)
+    ),
+    r!(
+        "GET",
+        "/reports",
+        Can(P::ViewReports),
+        "",
+        web::get().to(reports::show)
     ),
     r!(
         "GET",

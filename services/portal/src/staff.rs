@@ -101,6 +101,7 @@ impl Staff {
             adjust_stock: self.may(Permission::AdjustStock),
             edit_catalog: self.may(Permission::EditCatalog),
             invoices: self.may(Permission::Invoice),
+            view_reports: self.may(Permission::ViewReports),
         }
     }
 
@@ -186,6 +187,7 @@ pub struct Nav {
     pub adjust_stock: bool,
     pub edit_catalog: bool,
     pub invoices: bool,
+    pub view_reports: bool,
 }
 
 pub fn role_label(role: StaffRole) -> &'static str {

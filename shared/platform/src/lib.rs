@@ -16,6 +16,7 @@
 //! | [`web`] | for page services: cookies, CSRF on every form, the client IP behind nginx |
 //! | [`metrics`] | the Prometheus registry behind `/metrics` |
 //! | [`app`] | lifecycle: bind, run, watch the database, drain on SIGTERM |
+//! | [`weeks`] | the weeks a report covers (ISO weeks, Monday 00:00 UTC), shared by jobs and billing |
 //!
 //! Errors: typed (`thiserror`) wherever a request can fail, mapped to a `tonic::Status` or an HTTP
 //! status at the boundary and logged once there; `anyhow` only at start-up and in background workers.
@@ -35,5 +36,6 @@ pub mod sms;
 pub mod stripe;
 pub mod telemetry;
 pub mod web;
+pub mod weeks;
 
 pub use app::{App, Shutdown};
