@@ -113,7 +113,12 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
             "invoice"
         }
         ("POST", "/invoices/{id}/refund") => "refund",
-        ("GET", "/settings") | ("POST", "/settings/booking") => "edit settings",
+        ("GET", "/settings")
+        | ("POST", "/settings/booking")
+        | ("GET" | "POST", "/settings/services")
+        | ("POST", "/settings/tax")
+        | ("GET", "/settings/team")
+        | ("POST", "/settings/team/{id}") => "edit settings",
         ("GET", "/stock") | ("POST", "/stock/{id}") => "adjust stock",
         ("GET" | "POST", "/catalog")
         | ("GET" | "POST", "/catalog/{id}")
@@ -131,6 +136,7 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
 /// The staff RPCs and the permission each needs; every other RPC is listed in [`OTHER_RPCS`].
 const STAFF_RPCS: &[(&str, &str)] = &[
     ("jobs.UpdateBookingRules", "edit settings"),
+    ("jobs.SaveServiceOffering", "edit settings"),
     ("jobs.MoveJob", "move jobs"),
     ("jobs.CreateWalkIn", "open walk-ins"),
     ("jobs.GetWorkbench", "view jobs"),
@@ -252,6 +258,10 @@ async fn call(
     match rpc {
         "jobs.UpdateBookingRules" => j
             .update_booking_rules(req(a, jpb::UpdateBookingRulesRequest::default()))
+            .await
+            .map(|_| ()),
+        "jobs.SaveServiceOffering" => j
+            .save_service_offering(req(a, jpb::SaveServiceOfferingRequest::default()))
             .await
             .map(|_| ()),
         "jobs.MoveJob" => j

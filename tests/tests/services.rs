@@ -123,7 +123,7 @@ async fn first_rpcs_answer_and_reject_bad_input_on_both_backends() {
         let j = start_domain("jobs", &db.url, &[]).await;
         wait_ready(&j).await;
         let offerings = jobs::jobs_service_client::JobsServiceClient::new(j.channel())
-            .list_service_offerings(jobs::ListServiceOfferingsRequest {})
+            .list_service_offerings(jobs::ListServiceOfferingsRequest::default())
             .await
             .unwrap()
             .into_inner()

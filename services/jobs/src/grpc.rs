@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::booking::{self, BookingRules, Window};
 use crate::booking_store::{self, BookingInput, SlotRequest};
 use crate::estimates::{self, Estimate, Line};
-use crate::offerings::{self, ServiceOffering};
+use crate::offerings::{self, OfferingInput, ServiceOffering};
 use crate::reports;
 use crate::workorders::{self, Status as JobStatus, WorkOrder};
 
@@ -265,12 +265,39 @@ fn rules_from_pb(r: pb::BookingRules) -> Result<BookingRules, Status> {
 impl pb::jobs_service_server::JobsService for Jobs {
     async fn list_service_offerings(
         &self,
-        _req: Request<pb::ListServiceOfferingsRequest>,
+        req: Request<pb::ListServiceOfferingsRequest>,
     ) -> Result<Response<pb::ListServiceOfferingsResponse>, Status> {
-        let list = self.db.run(offerings::list_active).await?;
+        // Only staff see what is switched off; everyone else gets what clients may book.
+        let all = req.get_ref().include_inactive && auth::actor(&req).is_ok_and(|a| a.is_staff());
+        let list = self.db.run(move |c| offerings::list(c, all)).await?;
         Ok(Response::new(pb::ListServiceOfferingsResponse {
             offerings: list.into_iter().map(offering_to_pb).collect(),
         }))
+    }
+
+    async fn save_service_offering(
+        &self,
+        req: Request<pb::SaveServiceOfferingRequest>,
+    ) -> Result<Response<pb::ServiceOffering>, Status> {
+        let actor = auth::actor(&req)?;
+        auth::require(&actor, Permission::EditSettings)?;
+        let o = req
+            .into_inner()
+            .offering
+            .ok_or_else(|| Status::invalid_argument("offering is required"))?;
+        let price = o.starting_price.unwrap_or_default();
+        let input = OfferingInput::parse(
+            &o.code,
+            &o.name,
+            &o.description,
+            price.amount_cents,
+            &price.currency,
+            i64::from(o.sort_order),
+            o.active,
+        )?;
+        let saved = self.db.run(move |c| offerings::save(c, &input)).await?;
+        tracing::info!(service = %saved.code, active = saved.active, actor = %actor.encode(), "service offering saved");
+        Ok(Response::new(offering_to_pb(saved)))
     }
 
     async fn get_booking_rules(
@@ -972,5 +999,6 @@ fn offering_to_pb(o: ServiceOffering) -> pb::ServiceOffering {
             currency: o.currency,
         }),
         sort_order: u32::try_from(o.sort_order).unwrap_or(0),
+        active: o.active,
     }
 }

@@ -11,7 +11,8 @@
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
 //! new products and fitment), `invoices` (invoices by status, voids and refunds),
-//! `settings` (the owner's booking rules), `reports` (the owner's weekly figures from jobs and
+//! `settings` (the owner's booking rules), `fees` (services with their starting prices, the
+//! tax rate), `roster` (the team's skills and weekly hours), `reports` (the owner's weekly figures from jobs and
 //! billing, charts drawn as SVG on the server), `cli` (`portal create-owner`).
 //! `main.rs` runs a command-line step when one is named, else the service.
 
@@ -21,10 +22,12 @@ pub mod board;
 pub mod catalog;
 pub mod cli;
 pub mod clients;
+pub mod fees;
 pub mod invoices;
 pub mod pages;
 pub mod password;
 pub mod reports;
+pub mod roster;
 pub mod schema;
 pub mod settings;
 pub mod signin;

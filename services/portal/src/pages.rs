@@ -17,8 +17,8 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
 use crate::{
-    Portal, bench, board, catalog, clients, invoices, reports, settings, signin, stock, team,
-    today, walkin,
+    Portal, bench, board, catalog, clients, fees, invoices, reports, roster, settings, signin,
+    stock, team, today, walkin,
 };
 
 /// Who may use a route.
@@ -355,6 +355,41 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::EditSettings),
         "changed the booking rules",
         web::post().to(settings::save_booking)
+    ),
+    r!(
+        "GET",
+        "/settings/services",
+        Can(P::EditSettings),
+        "",
+        web::get().to(fees::show)
+    ),
+    r!(
+        "POST",
+        "/settings/services",
+        Can(P::EditSettings),
+        "changed a service or its price",
+        web::post().to(fees::save_service)
+    ),
+    r!(
+        "POST",
+        "/settings/tax",
+        Can(P::EditSettings),
+        "changed the tax rate",
+        web::post().to(fees::save_tax)
+    ),
+    r!(
+        "GET",
+        "/settings/team",
+        Can(P::EditSettings),
+        "",
+        web::get().to(roster::show)
+    ),
+    r!(
+        "POST",
+        "/settings/team/{id}",
+        Can(P::EditSettings),
+        "",
+        web::post().to(roster::save_member)
     ),
     r!(
         "GET",

@@ -12,6 +12,16 @@ diesel::table! {
         disabled_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        skills -> Text,
+    }
+}
+
+diesel::table! {
+    staff_hours (staff_id, weekday) {
+        staff_id -> Text,
+        weekday -> Integer,
+        starts -> Text,
+        ends -> Text,
     }
 }
 
@@ -78,8 +88,10 @@ diesel::table! {
 
 diesel::joinable!(staff_sessions -> staff (staff_id));
 diesel::joinable!(staff_recovery_codes -> staff (staff_id));
+diesel::joinable!(staff_hours -> staff (staff_id));
 diesel::allow_tables_to_appear_in_same_query!(
     staff,
+    staff_hours,
     staff_recovery_codes,
     staff_sessions,
     staff_invites,

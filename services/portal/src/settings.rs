@@ -119,6 +119,7 @@ impl RulesDraft {
 #[template(path = "settings.html")]
 struct SettingsPage<'a> {
     nav: Nav,
+    tab: &'static str,
     rules: &'a RulesDraft,
     message: Option<&'a str>,
     notice: Option<&'a str>,
@@ -135,6 +136,7 @@ fn settings_page(
 ) -> HttpResponse {
     let t = SettingsPage {
         nav: staff.nav(req, state),
+        tab: "/settings",
         rules,
         message,
         notice,

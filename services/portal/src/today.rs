@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::Utc;
+use chrono::{Datelike, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use omneuro_platform::auth;
 use omneuro_platform::db::now_utc;
@@ -14,10 +14,10 @@ use omneuro_platform::grpc;
 use omneuro_proto::jobs::v1 as pb;
 
 use crate::Portal;
-use crate::accounts;
 use crate::board::{JOBS_DOWN, SHOP_TZ, list_jobs, services_text, status_label};
 use crate::pages::page;
 use crate::staff::{Nav, Staff, role_label};
+use crate::{accounts, roster};
 
 pub struct Visit {
     pub id: String,
@@ -34,9 +34,14 @@ pub struct WindowDay {
     pub visits: Vec<Visit>,
 }
 
+/// Someone on today: scheduled for today (their hours and skills) and/or signed in now.
 pub struct OnShift {
     pub name: String,
     pub role: &'static str,
+    /// "09:00–17:00" when scheduled today, else empty.
+    pub hours: String,
+    pub skills: String,
+    /// When they were last seen, if signed in now.
     pub seen: String,
 }
 
@@ -55,6 +60,69 @@ struct TodayPage {
     on: Vec<OnShift>,
     waiting: Vec<Waiting>,
     notice: &'static str,
+}
+
+/// Who is on today: everyone scheduled for `weekday` (0 = Monday), by start time, then anyone
+/// else signed in now; disabled accounts never.
+/// What Today needs to know about the team: who is signed in (and when last seen), everyone,
+/// and everyone's schedule.
+#[derive(Default)]
+struct Team {
+    signed_in: Vec<(accounts::StaffMember, NaiveDateTime)>,
+    members: Vec<accounts::StaffMember>,
+    schedules: std::collections::HashMap<String, roster::Schedule>,
+}
+
+fn on_today(
+    Team {
+        signed_in,
+        members,
+        schedules,
+    }: Team,
+    weekday: usize,
+    zone: Tz,
+) -> Vec<OnShift> {
+    let seen = |id: &str| {
+        signed_in
+            .iter()
+            .find(|(m, _)| m.id == id)
+            .map(|(_, at)| {
+                at.and_utc()
+                    .with_timezone(&zone)
+                    .format("%H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let mut on: Vec<(String, OnShift)> = members
+        .iter()
+        .filter(|m| !m.disabled)
+        .filter_map(|m| {
+            let sched = schedules.get(&m.id);
+            let span = sched.and_then(|s| s.week.get(weekday).copied().flatten());
+            let seen = seen(&m.id);
+            if span.is_none() && seen.is_empty() {
+                return None;
+            }
+            let key = span
+                .map(|s| s.starts.format("0%H:%M").to_string())
+                .unwrap_or_else(|| "1".to_owned());
+            Some((
+                format!("{key}{}", m.name),
+                OnShift {
+                    name: m.name.clone(),
+                    role: role_label(m.role),
+                    hours: span
+                        .map(|s| format!("{}–{}", s.starts.format("%H:%M"), s.ends.format("%H:%M")))
+                        .unwrap_or_default(),
+                    skills: sched.map(|s| s.skills.join(", ")).unwrap_or_default(),
+                    seen,
+                },
+            ))
+        })
+        .collect();
+    on.sort_by(|a, b| a.0.cmp(&b.0));
+    on.into_iter().map(|(_, o)| o).collect()
 }
 
 /// Today's open jobs with a drop-off today, by the rules' windows in order (a window the rules no
@@ -113,13 +181,19 @@ pub async fn today(staff: Staff, state: Data<Portal>, req: HttpRequest) -> HttpR
     );
     let (rules, jobs) = tokio::join!(rules_call, list_jobs(&staff, &state, true));
     let cfg = state.staff.clone();
-    let on = state
+    let people = state
         .db
-        .run(move |c| accounts::signed_in_now(c, &cfg, now_utc()))
+        .run(move |c| {
+            Ok::<_, omneuro_platform::error::DomainError>(Team {
+                signed_in: accounts::signed_in_now(c, &cfg, now_utc())?,
+                members: accounts::list(c)?,
+                schedules: roster::schedules(c)?,
+            })
+        })
         .await
         .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "who is on: sessions unavailable");
-            Vec::new()
+            tracing::warn!(error = %e, "who is on: staff records unavailable");
+            Default::default()
         });
     let (status, rules, jobs, notice) = match (rules, jobs) {
         (Ok(r), Ok(jobs)) => (StatusCode::OK, r.into_inner(), jobs, ""),
@@ -142,18 +216,7 @@ pub async fn today(staff: Staff, state: Data<Portal>, req: HttpRequest) -> HttpR
             tech: j.assigned_tech.clone(),
         })
         .collect();
-    let on = on
-        .into_iter()
-        .map(|(m, seen)| OnShift {
-            name: m.name,
-            role: role_label(m.role),
-            seen: seen
-                .and_utc()
-                .with_timezone(&zone)
-                .format("%H:%M")
-                .to_string(),
-        })
-        .collect();
+    let on = on_today(people, now.weekday().num_days_from_monday() as usize, zone);
     let t = TodayPage {
         nav: staff.nav(&req, &state),
         day: now.format("%A, %B %-d").to_string(),

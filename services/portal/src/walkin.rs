@@ -115,7 +115,7 @@ async fn walkin_page(
         "JobsService/ListServiceOfferings",
         j.list_service_offerings(auth::request(
             &staff.actor(),
-            pb::ListServiceOfferingsRequest {},
+            pb::ListServiceOfferingsRequest::default(),
         )),
     )
     .await;

@@ -57,7 +57,7 @@ impl SiteState {
             .get(|| async move {
                 let r = grpc::call(
                     "JobsService/ListServiceOfferings",
-                    client.list_service_offerings(jobs::ListServiceOfferingsRequest {}),
+                    client.list_service_offerings(jobs::ListServiceOfferingsRequest::default()),
                 )
                 .await?;
                 Ok::<_, tonic::Status>(

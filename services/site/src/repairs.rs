@@ -179,7 +179,7 @@ async fn book_page(
         ),
         grpc::call(
             "JobsService/ListServiceOfferings",
-            j.list_service_offerings(jobs::ListServiceOfferingsRequest {})
+            j.list_service_offerings(jobs::ListServiceOfferingsRequest::default())
         ),
         windows(state),
     );

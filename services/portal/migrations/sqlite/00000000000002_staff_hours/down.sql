@@ -1,0 +1,2 @@
+DROP TABLE staff_hours;
+ALTER TABLE staff DROP COLUMN skills;
