@@ -962,6 +962,9 @@ async fn own_account_and_invites_work_the_way_a_person_uses_them() {
         let p = tech.post("/account/totp", &[("csrf", &csrf)]).await;
         assert_eq!(p.status, 200);
         let key: String = text_of(&p.body, "totp-key").split_whitespace().collect();
+        // The same key as a QR code to scan, drawn inline (no image fetched from anywhere).
+        let qr = &p.body[p.body.find("id=\"totp-qr\"").expect("a QR code")..];
+        assert!(qr.contains("<svg") && qr.contains("</svg>"));
         // A wrong code: the same set-up page, the same key, nothing turned on.
         let p = tech
             .post(

@@ -243,6 +243,8 @@ struct EnrollPage<'a> {
     /// The key grouped in fours for typing.
     key: String,
     uri: String,
+    /// The same URI as a QR code (inline SVG), for scanning with a phone.
+    qr: String,
     message: Option<&'a str>,
     csrf: &'a str,
     /// Where the form posts (the sign-in step or the account page).
@@ -269,10 +271,12 @@ pub fn enroll_page(
     status: StatusCode,
     message: Option<&str>,
 ) -> HttpResponse {
+    let uri = totp::otpauth_uri(secret, email, "Juice Junkiez");
     let t = EnrollPage {
         email,
         key: grouped(secret),
-        uri: totp::otpauth_uri(secret, email, "Juice Junkiez"),
+        qr: totp::qr_svg(&uri),
+        uri,
         message,
         csrf,
         action,

@@ -104,6 +104,29 @@ pub fn verify(
     matched
 }
 
+/// `uri` as a QR code: inline SVG (black modules on white, a quiet zone, scaled by CSS), or empty
+/// if it can't be encoded (then the page still shows the key and the link).
+pub fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color>()
+                .min_dimensions(220, 220)
+                .quiet_zone(true)
+                .build();
+            // Inline in the page: without the XML declaration.
+            match svg.find("<svg") {
+                Some(at) => svg[at..].to_owned(),
+                None => String::new(),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "TOTP set-up QR code not drawn");
+            String::new()
+        }
+    }
+}
+
 /// The `otpauth://` URI authenticator apps read (usually from a QR code):
 /// `otpauth://totp/Issuer:account?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`, the
 /// issuer and account percent-encoded. An empty issuer leaves out both the label prefix and the
@@ -395,6 +418,18 @@ mod tests {
         assert_eq!(verify(&secret, "287-082", t, None), None);
         assert_eq!(verify(&secret, "２８７０８２", t, None), None);
         assert_eq!(verify(&secret, "000000", t, None), None);
+    }
+
+    #[test]
+    fn the_qr_code_is_an_inline_svg() {
+        let svg = qr_svg(&otpauth_uri(
+            "JBSWY3DPEHPK3PXP",
+            "tech@juicejunkiez.com",
+            "Juice Junkiez",
+        ));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        assert!(svg.contains("<path") || svg.contains("<rect"));
+        assert!(!svg.contains("<?xml") && !svg.contains("script"));
     }
 
     #[test]
