@@ -949,6 +949,10 @@ async fn own_account_and_invites_work_the_way_a_person_uses_them() {
         wait_ready(&portal).await;
         let mut staff = seed_staff(&pdb.url).await;
         let base = portal.url("");
+        // An attempt from long ago: pruned by the next successful sign-in (recent ones stay).
+        pdb.execute(
+            "INSERT INTO sign_in_attempts (id, email, ip, succeeded, at) VALUES ('att_old', 'old@example.com', '192.0.2.9', FALSE, '2025-01-01 00:00:00')",
+        );
 
         // ---- a tech turns the authenticator app on from their account -------------------------
         let mut tech = Browser::new(&base);
@@ -956,6 +960,11 @@ async fn own_account_and_invites_work_the_way_a_person_uses_them() {
             staff_sign_in(&mut tech, &mut staff.tech).await.location,
             "/jobs"
         );
+        let (old, recent) = pdb.query_pair(
+            "SELECT COUNT(CASE WHEN id = 'att_old' THEN 1 END) AS a, COUNT(*) AS b FROM sign_in_attempts",
+        );
+        assert_eq!(old, 0, "attempts older than 30 days are pruned");
+        assert!(recent >= 1, "today's attempts stay");
         let acct = tech.get("/account").await;
         assert!(text_of(&acct.body, "totp-state").starts_with("Off."));
         let csrf = acct.csrf();

@@ -384,7 +384,25 @@ fn record_attempt(
             sign_in_attempts::at.eq(now),
         ))
         .execute(c)?;
+    // Attempts only matter for throttling and lockout (minutes to hours): older ones go, after
+    // every successful sign-in and now and then after a failure (so a flood can't grow the
+    // table without bound either).
+    if ok || rand::random_ratio(1, 64) {
+        prune_attempts(c, now)?;
+    }
     Ok(())
+}
+
+/// How long sign-in attempts are kept.
+pub const ATTEMPTS_KEPT_DAYS: i64 = 30;
+
+/// Deletes sign-in attempts older than [`ATTEMPTS_KEPT_DAYS`]; returns how many.
+pub fn prune_attempts(c: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DomainError> {
+    Ok(diesel::delete(
+        sign_in_attempts::table
+            .filter(sign_in_attempts::at.lt(now - Duration::days(ATTEMPTS_KEPT_DAYS))),
+    )
+    .execute(c)?)
 }
 
 fn locked_message(cfg: &StaffConfig) -> DomainError {
