@@ -108,6 +108,9 @@ fn photo_parts<'a>(
     ]
 }
 
+/// A refused upload: caption, file name, declared type, bytes, status, what the page says.
+type BadUpload<'a> = (&'a str, &'a str, &'a str, &'a [u8], u16, &'a str);
+
 /// (rows in jobs' job_photos, files in the photo directory)
 fn stored(jdb: &TestDb, dir: &std::path::Path) -> (i64, usize) {
     let (rows, _) = jdb.query_pair("SELECT COUNT(*) AS a, COUNT(*) AS b FROM job_photos");
@@ -359,7 +362,7 @@ async fn techs_add_photos_from_the_job_page_and_bad_files_are_refused_with_nothi
         let long = "x".repeat(201);
         let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
         let text = b"Not a photo at all, just notes saved as a .jpg";
-        let cases: [(&str, &str, &str, &[u8], u16, &str); 6] = [
+        let cases: [BadUpload; 6] = [
             (
                 "notes",
                 "notes.jpg",

@@ -239,7 +239,8 @@ pub async fn upload(
         }
     };
     // A too-large file whose token came after it still gets its page (nothing changes).
-    if !(too_big && up.csrf.is_empty()) && !staff.csrf_ok(&req, &state, &up.csrf) {
+    let token_unread = too_big && up.csrf.is_empty();
+    if !token_unread && !staff.csrf_ok(&req, &state, &up.csrf) {
         return forbidden(&req);
     }
     let draft = Draft {
