@@ -481,6 +481,35 @@ async fn techs_add_photos_from_the_job_page_and_bad_files_are_refused_with_nothi
         );
         assert_eq!(tech.get(&format!("{upload}/{}", ids[0])).await.status, 404);
 
+        // A photo right at the limit (10 MiB) goes through jobs' larger gRPC messages both ways.
+        let mut at_limit = jpeg.clone();
+        at_limit.resize(omneuro_platform::blobs::MAX_PHOTO_BYTES, 7);
+        let p = tech
+            .post_multipart(
+                &upload,
+                &photo_parts(&csrf, "", "full.jpg", "image/jpeg", &at_limit),
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", error_shown(&p.body));
+        assert_eq!(stored(&jdb, &dir), (2, 2));
+        let big_id = photos_shown(&tech.get(&job_path).await.body)[1].clone();
+        let r = http
+            .get(portal.url(&format!("{upload}/{big_id}")))
+            .header(
+                "cookie",
+                format!("jjt_session={}", tech.cookies["jjt_session"]),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.bytes().await.unwrap()[..] == at_limit[..]);
+        let p = tech
+            .post(&format!("{upload}/{big_id}/remove"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(p.status, 303);
+        assert_eq!(stored(&jdb, &dir), (1, 1));
+
         // Through the real edge: over 1 MB is taken on the tech host's upload route only.
         let tmp = TempDir::new("photos-edge");
         if let Some(nginx) = Nginx::start(
@@ -533,6 +562,44 @@ async fn techs_add_photos_from_the_job_page_and_bad_files_are_refused_with_nothi
             assert_eq!(stored(&jdb, &dir), (2, 2));
         }
 
+        // At most 30 photos a job: jobs refuses the 31st (the page says so and stops offering
+        // the form).
+        let (rows, _) = stored(&jdb, &dir);
+        let as_tech = Actor::Staff {
+            id: "stf_test".into(),
+            role: omneuro_platform::auth::StaffRole::Tech,
+        };
+        for _ in rows..30 {
+            jc.add_photo(auth::request(
+                &as_tech,
+                jpb::AddPhotoRequest {
+                    job_id: job.id.clone(),
+                    content_type: String::new(),
+                    data: png.clone(),
+                    caption: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        }
+        assert_eq!(stored(&jdb, &dir), (30, 30));
+        let p = tech.get(&job_path).await;
+        assert!(p.body.contains("id=\"photos-full\""), "{}", p.body);
+        assert!(!p.body.contains("id=\"photo-form\""));
+        let p = tech
+            .post_multipart(
+                &upload,
+                &photo_parts(&csrf, "one more", "a.jpg", "image/jpeg", &jpeg),
+            )
+            .await;
+        assert_eq!(p.status, 409);
+        assert!(
+            error_shown(&p.body).contains("already has 30 photos"),
+            "{}",
+            error_shown(&p.body)
+        );
+        assert_eq!(stored(&jdb, &dir), (30, 30));
+
         // jobs down: the upload says nothing was saved.
         jsvc.stop().await;
         let p = tech
@@ -547,7 +614,7 @@ async fn techs_add_photos_from_the_job_page_and_bad_files_are_refused_with_nothi
             "{}",
             p.body
         );
-        assert_eq!(stored(&jdb, &dir).1, 2);
+        assert_eq!(stored(&jdb, &dir).1, 30);
 
         portal.stop().await;
         s.stop().await;
