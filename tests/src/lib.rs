@@ -846,6 +846,38 @@ pub struct Browser {
     pub cookies: std::collections::BTreeMap<String, String>,
 }
 
+/// One part of a multipart form: a text field (`file: None`) or a file (name, declared type).
+pub struct Part<'a> {
+    pub name: &'a str,
+    pub file: Option<(&'a str, &'a str)>,
+    pub data: &'a [u8],
+}
+
+/// A `multipart/form-data` body (and its content type), built by hand so a test controls every
+/// part, a file's name and declared type included.
+pub fn multipart_body(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+    let boundary = format!("----omneuro-{}", ids::new_id("b"));
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let head = match p.file {
+            Some((filename, content_type)) => format!(
+                "Content-Disposition: form-data; name=\"{}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n",
+                p.name
+            ),
+            None => format!(
+                "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                p.name
+            ),
+        };
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(p.data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 pub struct Page {
     pub status: u16,
     pub location: String,
@@ -937,6 +969,17 @@ impl Browser {
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let rb = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.finish(rb).await
+    }
+
+    /// A `multipart/form-data` POST ([`multipart_body`]), as a browser sends a file upload.
+    pub async fn post_multipart(&mut self, path: &str, parts: &[Part<'_>]) -> Page {
+        let (content_type, body) = multipart_body(parts);
+        let rb = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
         self.finish(rb).await
     }
 

@@ -99,12 +99,17 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         | ("POST", "/account/totp/off")
         | ("POST", "/account/recovery-codes")
         | ("POST", "/account/signout-everywhere") => "signed in",
-        ("GET", "/today") | ("GET", "/jobs") | ("GET", "/jobs/{id}") => "view jobs",
+        ("GET", "/today")
+        | ("GET", "/jobs")
+        | ("GET", "/jobs/{id}")
+        | ("GET", "/jobs/{id}/photos/{photo_id}") => "view jobs",
         ("POST", "/jobs/{id}/move") => "move jobs",
         ("POST", "/jobs/{id}/notes")
         | ("POST", "/jobs/{id}/labor")
         | ("POST", "/jobs/{id}/parts")
-        | ("POST", "/jobs/{id}/lines/{line_id}/remove") => "work the bench",
+        | ("POST", "/jobs/{id}/lines/{line_id}/remove")
+        | ("POST", "/jobs/{id}/photos")
+        | ("POST", "/jobs/{id}/photos/{photo_id}/remove") => "work the bench",
         ("POST", "/jobs/{id}/assign") => "assign techs",
         ("POST", "/jobs/{id}/estimate") => "send estimates",
         ("GET" | "POST", "/walkin") => "open walk-ins",
@@ -144,6 +149,9 @@ const STAFF_RPCS: &[(&str, &str)] = &[
     ("jobs.AddLabor", "work the bench"),
     ("jobs.AddPart", "work the bench"),
     ("jobs.RemoveLine", "work the bench"),
+    ("jobs.AddPhoto", "work the bench"),
+    ("jobs.GetPhoto", "view jobs"),
+    ("jobs.RemovePhoto", "work the bench"),
     ("jobs.AssignTech", "assign techs"),
     ("jobs.SendEstimate", "send estimates"),
     ("billing.SetTaxRate", "edit settings"),
@@ -290,6 +298,18 @@ async fn call(
             .map(|_| ()),
         "jobs.RemoveLine" => j
             .remove_line(req(a, jpb::RemoveLineRequest::default()))
+            .await
+            .map(|_| ()),
+        "jobs.AddPhoto" => j
+            .add_photo(req(a, jpb::AddPhotoRequest::default()))
+            .await
+            .map(|_| ()),
+        "jobs.GetPhoto" => j
+            .get_photo(req(a, jpb::GetPhotoRequest::default()))
+            .await
+            .map(|_| ()),
+        "jobs.RemovePhoto" => j
+            .remove_photo(req(a, jpb::RemovePhotoRequest::default()))
             .await
             .map(|_| ()),
         "jobs.AssignTech" => j
@@ -551,6 +571,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                 .path
                 .replace("{id}", &job.id)
                 .replace("{line_id}", "lin_notaline00000000")
+                .replace("{photo_id}", "pho_notaphoto0000000")
                 .replace("{token}", "not-an-invite-token");
             let path = if r.path == "/staff/{id}" {
                 "/staff/stf_nobodyatall0000".to_owned()
@@ -639,6 +660,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                 .path
                 .replace("{id}", &job.id)
                 .replace("{line_id}", "lin_notaline00000000")
+                .replace("{photo_id}", "pho_notaphoto0000000")
                 .replace("{token}", "x")
                 .replace("{id}", "x");
             let page = if r.method == "GET" {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime, Utc};
 use omneuro_platform::auth::{self, Actor, Permission};
+use omneuro_platform::blobs::Blobs;
 use omneuro_platform::config::LinksConfig;
 use omneuro_platform::db::{Database, now_utc};
 use omneuro_platform::error::DomainError;
@@ -21,6 +22,7 @@ use crate::booking::{self, BookingRules, Window};
 use crate::booking_store::{self, BookingInput, SlotRequest};
 use crate::estimates::{self, Estimate, Line};
 use crate::offerings::{self, OfferingInput, ServiceOffering};
+use crate::photos::{self, Photo};
 use crate::reports;
 use crate::workorders::{self, Status as JobStatus, WorkOrder};
 
@@ -29,7 +31,13 @@ pub struct Jobs {
     garage: GarageServiceClient<TracedChannel>,
     shop: ShopServiceClient<TracedChannel>,
     links: LinksConfig,
+    /// Job photos' bytes (`[photos] dir`).
+    photos: Blobs,
 }
+
+/// What a caller sees when the photo store can't read or write (the error itself is logged).
+const PHOTO_STORE_DOWN: &str =
+    "Photos can't be stored or read right now; nothing was saved. Try again in a minute.";
 
 impl Jobs {
     pub fn new(
@@ -37,12 +45,14 @@ impl Jobs {
         garage: GarageServiceClient<TracedChannel>,
         shop: ShopServiceClient<TracedChannel>,
         links: LinksConfig,
+        photos: Blobs,
     ) -> Self {
         Self {
             db,
             garage,
             shop,
             links,
+            photos,
         }
     }
 
@@ -65,7 +75,7 @@ impl Jobs {
 
     /// The staff view of a job after a change.
     async fn workbench(&self, job_id: String) -> Result<Response<pb::JobWorkbench>, Status> {
-        let (job, lines, notes, est) = self
+        let (job, lines, notes, est, pictures) = self
             .db
             .run(move |c| {
                 Ok::<_, DomainError>((
@@ -73,6 +83,7 @@ impl Jobs {
                     estimates::lines(c, &job_id)?,
                     estimates::notes(c, &job_id)?,
                     estimates::latest(c, &job_id)?,
+                    photos::list(c, &job_id)?,
                 ))
             })
             .await?;
@@ -91,6 +102,8 @@ impl Jobs {
                 .collect(),
             estimate: est.map(|e| self.estimate_to_pb(e)),
             lines_total: Some(Money::usd(total)),
+            photos: pictures.into_iter().map(photo_to_pb).collect(),
+            max_photos: u32::try_from(photos::MAX_PHOTOS_PER_JOB).unwrap_or(u32::MAX),
         }))
     }
 
@@ -817,6 +830,85 @@ impl pb::jobs_service_server::JobsService for Jobs {
         self.workbench(id).await
     }
 
+    async fn add_photo(
+        &self,
+        req: Request<pb::AddPhotoRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        let actor = auth::actor(&req)?;
+        auth::require(&actor, Permission::WorkBench)?;
+        let r = req.into_inner();
+        // Every check before anything is written: the bytes and caption, then the job's room.
+        let checked = photos::check(&r.data, &r.caption)?;
+        let job_id = r.job_id.clone();
+        self.db
+            .run(move |c| photos::room_for_one(c, &job_id))
+            .await?;
+        // The file first, then the row; a row that can't be written takes its file back out.
+        let id = omneuro_platform::ids::new_id("pho");
+        if let Err(e) = self.photos.put(id.clone(), r.data).await {
+            tracing::error!(error = %e, job_id = %r.job_id, "photo store write failed");
+            return Err(Status::unavailable(PHOTO_STORE_DOWN));
+        }
+        let (who, now, job_id, photo_id) =
+            (actor.encode(), now_utc(), r.job_id.clone(), id.clone());
+        let inserted = self
+            .db
+            .run(move |c| photos::insert(c, &photo_id, &job_id, &checked, &who, now))
+            .await;
+        if let Err(e) = inserted {
+            if let Err(gone) = self.photos.delete(id.clone()).await {
+                tracing::error!(error = %gone, photo_id = %id, "a photo file was left without its row");
+            }
+            return Err(e.into());
+        }
+        tracing::info!(job_id = %r.job_id, photo_id = %id, "photo added");
+        self.workbench(r.job_id).await
+    }
+
+    async fn get_photo(
+        &self,
+        req: Request<pb::GetPhotoRequest>,
+    ) -> Result<Response<pb::Photo>, Status> {
+        auth::require(&auth::actor(&req)?, Permission::ViewJobs)?;
+        let r = req.into_inner();
+        let photo = self
+            .db
+            .run(move |c| photos::get(c, &r.job_id, &r.photo_id))
+            .await?;
+        let data = match self.photos.get(photo.id.clone()).await {
+            Ok(Some(data)) => data,
+            Ok(None) => {
+                tracing::error!(photo_id = %photo.id, "a photo row has no file");
+                return Err(Status::not_found("This photo's file is missing."));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, photo_id = %photo.id, "photo store read failed");
+                return Err(Status::unavailable(PHOTO_STORE_DOWN));
+            }
+        };
+        Ok(Response::new(pb::Photo {
+            photo: Some(photo_to_pb(photo)),
+            data,
+        }))
+    }
+
+    async fn remove_photo(
+        &self,
+        req: Request<pb::RemovePhotoRequest>,
+    ) -> Result<Response<pb::JobWorkbench>, Status> {
+        auth::require(&auth::actor(&req)?, Permission::WorkBench)?;
+        let r = req.into_inner();
+        let (job_id, photo_id) = (r.job_id.clone(), r.photo_id.clone());
+        self.db
+            .run(move |c| photos::remove(c, &job_id, &photo_id))
+            .await?;
+        // The row is gone, so nothing serves the file any more; a failed delete only costs disk.
+        if let Err(e) = self.photos.delete(r.photo_id.clone()).await {
+            tracing::error!(error = %e, photo_id = %r.photo_id, "a removed photo's file stayed on disk");
+        }
+        self.workbench(r.job_id).await
+    }
+
     async fn send_estimate(
         &self,
         req: Request<pb::SendEstimateRequest>,
@@ -959,6 +1051,18 @@ fn report_to_pb(r: reports::JobsReport) -> pb::JobsReport {
                 quantity: p.quantity,
             })
             .collect(),
+    }
+}
+
+fn photo_to_pb(p: Photo) -> pb::JobPhoto {
+    pb::JobPhoto {
+        id: p.id,
+        content_type: p.content_type,
+        size_bytes: p.size_bytes,
+        sha256: p.sha256,
+        caption: p.caption,
+        uploaded_by: p.uploaded_by,
+        created_at: Some(Timestamp::from_utc(p.created_at)),
     }
 }
 

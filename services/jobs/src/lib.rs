@@ -3,7 +3,7 @@
 //! Layout — domain (no proto, no transport): `booking` (the rules as data and the availability
 //! maths), `booking_store` (rules, window load, book/reschedule in the database), `workorders`
 //! (status workflow, history, status links), `outbox` (notifications written with the change),
-//! `offerings`, `reports` (the owner's weekly figures: jobs by status, turnaround, parts used); `notify` (the worker that delivers the outbox by email and SMS, and queues
+//! `offerings`, `photos` (job photos: the checks and their rows; the bytes in the photo store), `reports` (the owner's weekly figures: jobs by status, turnaround, parts used); `notify` (the worker that delivers the outbox by email and SMS, and queues
 //! reminders); `grpc` (the `JobsService` RPCs, who may call them, proto mapping); `schema`. `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod booking;
@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod notify;
 pub mod offerings;
 pub mod outbox;
+pub mod photos;
 pub mod reports;
 pub mod schema;
 pub mod workorders;
@@ -20,9 +21,11 @@ pub mod workorders;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
+use omneuro_platform::blobs::{Blobs, DiskStore};
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::mail::Mailer;
@@ -64,10 +67,18 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Duration::from_millis(up.connect_timeout_ms),
         Duration::from_millis(up.request_timeout_ms),
     )?);
-    let service = grpc::Jobs::new(db.clone(), garage.clone(), shop, cfg.links.clone());
+    let photos = Blobs::new(
+        DiskStore::from_config(&cfg.photos, cfg.environment)
+            .context("the photo store ([photos] dir)")?,
+    );
+    let service = grpc::Jobs::new(db.clone(), garage.clone(), shop, cfg.links.clone(), photos);
+    // Photos travel whole in AddPhoto/GetPhoto: larger messages than tonic's 4 MiB default.
+    let server = JobsServiceServer::new(service)
+        .max_decoding_message_size(omneuro_platform::grpc::FILE_MESSAGE_BYTES)
+        .max_encoding_message_size(omneuro_platform::grpc::FILE_MESSAGE_BYTES);
     let spec = DomainSpec {
         name: NAME,
-        routes: tonic::service::Routes::new(JobsServiceServer::new(service)),
+        routes: tonic::service::Routes::new(server),
         grpc_services: vec![SERVICE_NAME],
         http_routes: None,
         seed_demo: None,

@@ -121,7 +121,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     work_order_events,
     estimates,
     job_lines,
-    job_notes
+    job_notes,
+    job_photos
 );
 
 diesel::table! {
@@ -169,3 +170,18 @@ diesel::table! {
 diesel::joinable!(job_notes -> work_orders (job_id));
 diesel::joinable!(job_lines -> work_orders (job_id));
 diesel::joinable!(estimates -> work_orders (job_id));
+
+diesel::table! {
+    job_photos (id) {
+        id -> Text,
+        job_id -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        caption -> Text,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(job_photos -> work_orders (job_id));

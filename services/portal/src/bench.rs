@@ -86,6 +86,7 @@ pub struct Draft {
     pub quantity: String,
     /// `None`: the tech assigned now.
     pub tech: Option<String>,
+    pub photo_caption: String,
 }
 
 pub struct NoteRow {
@@ -114,6 +115,14 @@ pub struct EstimateView {
     pub url: String,
 }
 
+pub struct PhotoRow {
+    pub id: String,
+    pub caption: String,
+    pub who: String,
+    pub when: String,
+    pub size: String,
+}
+
 pub struct ProductOption {
     pub id: String,
     pub name: String,
@@ -134,6 +143,13 @@ pub struct Bench {
     pub products: Option<Vec<ProductOption>>,
     pub draft: Draft,
     pub tech: String,
+    pub photos: Vec<PhotoRow>,
+    /// This person may add and remove photos (work the bench).
+    pub can_photo: bool,
+    /// The job has as many photos as it may have.
+    pub photos_full: bool,
+    /// How many a job may have (jobs says; the page stops offering the form there).
+    pub max_photos: usize,
 }
 
 fn estimate_label(status: &str) -> String {
@@ -225,8 +241,28 @@ impl Bench {
         } else {
             catalog(staff, state, &draft.product_id).await
         };
+        let max_photos = usize::try_from(wb.max_photos).unwrap_or(usize::MAX);
+        let photos: Vec<PhotoRow> = wb
+            .photos
+            .into_iter()
+            .map(|p| PhotoRow {
+                when: p
+                    .created_at
+                    .as_ref()
+                    .map(|t| when(t.unix_micros))
+                    .unwrap_or_default(),
+                who: who(&p.uploaded_by, names),
+                size: crate::photos::size_text(p.size_bytes),
+                caption: p.caption,
+                id: p.id,
+            })
+            .collect();
         Bench {
             closed,
+            photos_full: max_photos > 0 && photos.len() >= max_photos,
+            photos,
+            can_photo: staff.may(omneuro_platform::auth::Permission::WorkBench),
+            max_photos,
             notes: wb
                 .notes
                 .into_iter()
@@ -259,7 +295,7 @@ impl Bench {
 // ---- posting to the bench --------------------------------------------------------------------
 
 /// Re-shows the job page with `message` (and what was typed), or the page for a job that is gone.
-async fn refuse(
+pub(crate) async fn refuse(
     staff: &Staff,
     state: &Portal,
     req: &HttpRequest,

@@ -8,7 +8,8 @@
 //! `password` and `totp` (the credential rules), `staff` (the guard: session cookie and the
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
-//! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
+//! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter), `photos` (job
+//! photos: streamed uploads with a hard cap, served back as the type jobs decided),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
 //! new products and fitment), `invoices` (invoices by status, voids and refunds),
 //! `settings` (the owner's booking rules), `fees` (services with their starting prices, the
@@ -26,6 +27,7 @@ pub mod fees;
 pub mod invoices;
 pub mod pages;
 pub mod password;
+pub mod photos;
 pub mod reports;
 pub mod roster;
 pub mod schema;
@@ -104,7 +106,10 @@ pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
         db: db.clone(),
         staff: cfg.staff.clone(),
         mailer,
-        jobs: JobsServiceClient::new(grpc::channel(&cfg.upstreams.jobs, connect, request)?),
+        // Photos travel whole (AddPhoto, GetPhoto): the same message limit as jobs' server.
+        jobs: JobsServiceClient::new(grpc::channel(&cfg.upstreams.jobs, connect, request)?)
+            .max_decoding_message_size(grpc::FILE_MESSAGE_BYTES)
+            .max_encoding_message_size(grpc::FILE_MESSAGE_BYTES),
         shop: ShopServiceClient::new(grpc::channel(&cfg.upstreams.shop, connect, request)?),
         garage: GarageServiceClient::new(grpc::channel(&cfg.upstreams.garage, connect, request)?),
         billing: BillingServiceClient::new(grpc::channel(

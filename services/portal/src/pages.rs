@@ -17,8 +17,8 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
 use crate::{
-    Portal, bench, board, catalog, clients, fees, invoices, reports, roster, settings, signin,
-    stock, team, today, walkin,
+    Portal, bench, board, catalog, clients, fees, invoices, photos, reports, roster, settings,
+    signin, stock, team, today, walkin,
 };
 
 /// Who may use a route.
@@ -222,6 +222,27 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::WorkBench),
         "removed a bench line",
         web::post().to(bench::remove_line)
+    ),
+    r!(
+        "POST",
+        "/jobs/{id}/photos",
+        Can(P::WorkBench),
+        "added a photo",
+        web::post().to(photos::upload)
+    ),
+    r!(
+        "GET",
+        "/jobs/{id}/photos/{photo_id}",
+        Can(P::ViewJobs),
+        "",
+        web::get().to(photos::show)
+    ),
+    r!(
+        "POST",
+        "/jobs/{id}/photos/{photo_id}/remove",
+        Can(P::WorkBench),
+        "removed a photo",
+        web::post().to(photos::remove)
     ),
     r!(
         "POST",

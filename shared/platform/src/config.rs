@@ -195,6 +195,9 @@ pub struct ServiceConfig {
     /// Stripe (billing, shop).
     #[serde(default)]
     pub stripe: crate::stripe::StripeConfig,
+    /// Where job photos are kept (jobs): `[photos] dir`.
+    #[serde(default)]
+    pub photos: crate::blobs::BlobConfig,
 }
 
 /// The service's background workers: the outbox deliverer and timed jobs.

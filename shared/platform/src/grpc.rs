@@ -36,6 +36,12 @@ pub fn server_span(req: &http::Request<()>) -> tracing::Span {
     span
 }
 
+/// The largest gRPC message a service that carries files (jobs' photos: `AddPhoto`, `GetPhoto`)
+/// sends or takes, on its server and on its callers' clients: a photo at its limit
+/// ([`crate::blobs::MAX_PHOTO_BYTES`]) plus room for the rest of the message. Every other
+/// service keeps tonic's 4 MiB default.
+pub const FILE_MESSAGE_BYTES: usize = crate::blobs::MAX_PHOTO_BYTES + 2 * 1024 * 1024;
+
 /// Serves `routes` (the service's own gRPC services plus health) until `shutdown` resolves,
 /// then lets in-flight calls finish.
 pub async fn serve(

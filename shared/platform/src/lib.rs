@@ -3,6 +3,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`auth`] | the caller identity (`x-omneuro-actor`) carried on every internal gRPC call |
+//! | [`blobs`] | files kept outside the database (jobs' photos): `BlobStore`, on disk today |
 //! | [`mail`] | outgoing email over SMTP (lettre), or a dev mailbox directory |
 //! | [`config`] | file + `OMNEURO__…` env layering, strict parsing that names the bad key |
 //! | [`secrets`] | secrets from AWS SSM (or env in dev), cached, never printed |
@@ -23,6 +24,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod error;
