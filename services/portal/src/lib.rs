@@ -74,6 +74,9 @@ pub fn defaults() -> String {
     format!("[http]\nport = 7108\n[database]\n{UPSTREAM_DEFAULTS}{LINK_DEFAULTS}")
 }
 
+/// The least time a photo upload or download to jobs gets (10 MB over a slow link).
+const FILE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every portal handler shares; one per process.
 pub struct Portal {
     pub links: LinksConfig,
@@ -85,6 +88,9 @@ pub struct Portal {
     pub mailer: Arc<Mailer>,
     /// Connects lazily: the portal starts (and says so on the board) when jobs is down.
     pub jobs: JobsServiceClient<TracedChannel>,
+    /// jobs again, for photos only: they travel whole (AddPhoto, GetPhoto), so the message limit
+    /// is jobs' file limit and a call may take longer than the usual request timeout.
+    pub job_files: JobsServiceClient<TracedChannel>,
     /// The parts catalog for the bench's part picker (lazy too: without it parts can't be added,
     /// everything else on the bench still works).
     pub shop: ShopServiceClient<TracedChannel>,
@@ -106,10 +112,14 @@ pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
         db: db.clone(),
         staff: cfg.staff.clone(),
         mailer,
-        // Photos travel whole (AddPhoto, GetPhoto): the same message limit as jobs' server.
-        jobs: JobsServiceClient::new(grpc::channel(&cfg.upstreams.jobs, connect, request)?)
-            .max_decoding_message_size(grpc::FILE_MESSAGE_BYTES)
-            .max_encoding_message_size(grpc::FILE_MESSAGE_BYTES),
+        jobs: JobsServiceClient::new(grpc::channel(&cfg.upstreams.jobs, connect, request)?),
+        job_files: JobsServiceClient::new(grpc::channel(
+            &cfg.upstreams.jobs,
+            connect,
+            request.max(FILE_REQUEST_TIMEOUT),
+        )?)
+        .max_decoding_message_size(grpc::FILE_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::FILE_MESSAGE_BYTES),
         shop: ShopServiceClient::new(grpc::channel(&cfg.upstreams.shop, connect, request)?),
         garage: GarageServiceClient::new(grpc::channel(&cfg.upstreams.garage, connect, request)?),
         billing: BillingServiceClient::new(grpc::channel(

@@ -257,7 +257,7 @@ pub async fn upload(
     if let Some((status, message)) = refusal {
         return refuse(&staff, &state, &req, id, status, &message, draft).await;
     }
-    let mut j = state.jobs.clone();
+    let mut j = state.job_files.clone();
     let res = grpc::call(
         "JobsService/AddPhoto",
         j.add_photo(auth::request(
@@ -294,7 +294,7 @@ pub async fn show(
     path: Path<(String, String)>,
 ) -> HttpResponse {
     let (job_id, photo_id) = path.into_inner();
-    let mut j = state.jobs.clone();
+    let mut j = state.job_files.clone();
     let res = grpc::call(
         "JobsService/GetPhoto",
         j.get_photo(auth::request(
