@@ -404,9 +404,9 @@ async fn send(
 ) -> Result<pb::PutDocumentResponse, String> {
     if job.bytes > limit as u64 {
         return Err(format!(
-            "the file is {} bytes; the limit is {limit} bytes ({} MB)",
+            "the file is {} bytes; the limit is {}",
             job.bytes,
-            limit / (1024 * 1024)
+            crate::extract::limit_text(limit)
         ));
     }
     let data = std::fs::read(&job.path).map_err(|e| format!("cannot read: {e}"))?;

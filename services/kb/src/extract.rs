@@ -80,8 +80,8 @@ impl fmt::Display for ExtractError {
         match self {
             Self::TooLarge { bytes, limit } => write!(
                 f,
-                "the document is {bytes} bytes; the limit is {limit} bytes ({} MB)",
-                limit / (1024 * 1024)
+                "the document is {bytes} bytes; the limit is {}",
+                limit_text(*limit)
             ),
             Self::Empty => write!(f, "the document is empty"),
             Self::Binary => write!(
@@ -101,6 +101,16 @@ impl fmt::Display for ExtractError {
 }
 
 impl std::error::Error for ExtractError {}
+
+/// `20971520 bytes (20 MB)`, or just the bytes under a megabyte.
+pub fn limit_text(limit: usize) -> String {
+    let mb = limit / (1024 * 1024);
+    if mb == 0 {
+        format!("{limit} bytes")
+    } else {
+        format!("{limit} bytes ({mb} MB)")
+    }
+}
 
 /// The text of `data` (a whole file or body as sent) in `format`, within `limit` bytes.
 pub fn extract(data: &[u8], format: SourceFormat, limit: usize) -> Result<String, ExtractError> {

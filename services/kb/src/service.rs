@@ -359,6 +359,12 @@ impl Kb {
                 snippet,
             });
         }
+        // Equal scores in chunk id order, so the same index answers the same way after a rebuild.
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.chunk.id.cmp(&b.chunk.id))
+        });
         Ok(hits)
     }
 
