@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use omneuro_proto::{
-    billing::v1 as billing, garage::v1 as garage, jobs::v1 as jobs, kb::v1 as kb,
-    repairbot::v1 as repairbot, shop::v1 as shop,
+    billing::v1 as billing, garage::v1 as garage, jobs::v1 as jobs, repairbot::v1 as repairbot,
+    shop::v1 as shop,
 };
 use omneuro_tests::*;
 use tonic::Code;
@@ -282,66 +282,7 @@ async fn first_rpcs_answer_and_reject_bad_input_on_both_backends() {
         );
         s.stop().await;
 
-        // kb: store, dedupe by content, fetch; empty/binary/oversized bodies are refused clearly.
-        let db = TestDb::new(backend, "kb");
-        let k = start_domain("kb", &db.url, &[]).await;
-        wait_ready(&k).await;
-        let mut c = kb::kb_service_client::KbServiceClient::new(k.channel());
-        let put = |title: &str, body: &str| kb::PutDocumentRequest {
-            title: title.into(),
-            body: body.into(),
-            visibility: kb::Visibility::Staff as i32,
-        };
-        let first = c
-            .put_document(put(
-                "Sherman BMS reset",
-                "Hold the power button 10 s, then ...",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(first.created);
-        let again = c
-            .put_document(put(
-                "Same body, new title",
-                "Hold the power button 10 s, then ...",
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(!again.created);
-        assert_eq!(
-            again.document.as_ref().unwrap().id,
-            first.document.as_ref().unwrap().id
-        );
-        let got = c
-            .get_document(kb::GetDocumentRequest {
-                id: first.document.unwrap().id,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .document
-            .unwrap();
-        assert_eq!(got.title, "Sherman BMS reset");
-        for (title, body) in [("t", "   "), ("", "x"), ("bin", "a\0b")] {
-            let e = c.put_document(put(title, body)).await.unwrap_err();
-            assert_eq!(e.code(), Code::InvalidArgument, "{title:?}");
-        }
-        let huge = "x".repeat(::kb::documents::MAX_BODY_BYTES + 1);
-        let e = c.put_document(put("huge", &huge)).await.unwrap_err();
-        assert_eq!(e.code(), Code::InvalidArgument);
-        assert!(e.message().contains("limit"), "{}", e.message());
-        let e = c
-            .put_document(kb::PutDocumentRequest {
-                title: "t".into(),
-                body: "b".into(),
-                visibility: 0,
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), Code::InvalidArgument);
-        k.stop().await;
+        // kb: covered with callers, formats and visibility in tests/tests/kb.rs.
 
         // repairbot: conversations are stored and read back; ids are checked.
         let db = TestDb::new(backend, "repairbot");

@@ -1,15 +1,26 @@
-//! Documents: parsing of new documents, de-duplication by content hash, queries.
+//! Documents and their chunks in the database (the source of truth; the search index is derived).
+//!
+//! A document is de-duplicated by one unique key: `src:<source ref>` when it has a source (putting
+//! the same source again replaces the body and chunks when anything changed), otherwise
+//! `hash:<visibility>:<owner>:<sha256 of the body>` — the same body is stored once per audience and
+//! never shared between two clients' records.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use omneuro_platform::db::{DbConnection, DbError, now_utc};
-use omneuro_platform::ids;
+use omneuro_platform::db::{DbConnection, DbError, now_utc, write_transaction};
+use omneuro_platform::{ids, per_backend};
 use sha2::{Digest, Sha256};
 
-use crate::schema::documents;
+use crate::chunking::Chunk;
+use crate::extract::SourceFormat;
+use crate::schema::{chunks, documents};
 
-/// Largest document body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 300;
+/// Longest source ref, in characters.
+pub const MAX_SOURCE_REF_CHARS: usize = 1000;
+/// Separator between the headings of a chunk's heading path.
+pub const HEADING_SEP: &str = " › ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
@@ -33,37 +44,80 @@ impl Visibility {
     }
 }
 
-/// A document that passed validation and can be stored.
+/// A document that passed validation and can be stored. `body` is the text kb keeps (a PDF's
+/// extracted text layer, the markup of an HTML page).
 #[derive(Debug, Clone)]
 pub struct NewDocument {
     title: String,
     body: String,
+    format: SourceFormat,
     visibility: Visibility,
+    owner_client: Option<String>,
+    source_ref: Option<String>,
 }
 
 impl NewDocument {
-    pub fn parse(title: &str, body: &str, visibility: Visibility) -> Result<Self, String> {
+    pub fn parse(
+        title: &str,
+        body: String,
+        format: SourceFormat,
+        visibility: Visibility,
+        owner_client: Option<&str>,
+        source_ref: Option<&str>,
+    ) -> Result<Self, String> {
         let title = title.trim();
-        if title.is_empty() || title.chars().count() > 300 {
-            return Err("title must be 1 to 300 characters".into());
+        if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+            return Err(format!("title must be 1 to {MAX_TITLE_CHARS} characters"));
+        }
+        if title.chars().any(char::is_control) {
+            return Err("title must not contain control characters".into());
         }
         if body.trim().is_empty() {
-            return Err("body is empty".into());
+            return Err("the document is empty".into());
         }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(format!(
-                "body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                body.len()
-            ));
-        }
-        if body.contains('\0') {
-            return Err("body looks binary (contains NUL bytes)".into());
-        }
+        let owner_client = match owner_client.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(id) if ids::is_valid("cli", id) => Some(id.to_owned()),
+            Some(id) => return Err(format!("`{id}` is not a client id (cli_…)")),
+            None => None,
+        };
+        let source_ref = match source_ref.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(r) if r.chars().count() > MAX_SOURCE_REF_CHARS => {
+                return Err(format!(
+                    "source ref must be at most {MAX_SOURCE_REF_CHARS} characters"
+                ));
+            }
+            Some(r) if r.chars().any(char::is_control) => {
+                return Err("source ref must not contain control characters".into());
+            }
+            Some(r) => Some(r.to_owned()),
+            None => None,
+        };
         Ok(Self {
             title: title.to_owned(),
-            body: body.to_owned(),
+            body,
+            format,
             visibility,
+            owner_client,
+            source_ref,
         })
+    }
+
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+    pub fn format(&self) -> SourceFormat {
+        self.format
+    }
+
+    fn dedupe_key(&self, hash: &str) -> String {
+        match &self.source_ref {
+            Some(r) => format!("src:{r}"),
+            None => format!(
+                "hash:{}:{}:{hash}",
+                self.visibility.as_str(),
+                self.owner_client.as_deref().unwrap_or("")
+            ),
+        }
     }
 }
 
@@ -74,29 +128,77 @@ pub struct Document {
     pub body: String,
     pub visibility: Visibility,
     pub content_hash: String,
+    pub format: SourceFormat,
+    pub owner_client: Option<String>,
+    pub source_ref: Option<String>,
     pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub chunk_count: u32,
 }
 
-type Row = (String, String, String, String, String, NaiveDateTime);
-
-fn from_row((id, title, body, visibility, content_hash, created_at): Row) -> Document {
-    Document {
-        id,
-        title,
-        body,
-        visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Staff),
-        content_hash,
-        created_at,
+impl Document {
+    /// May a search scoped to `client` (`None`: shop-wide only) use this document?
+    pub fn visible_to_client(&self, client: Option<&str>) -> bool {
+        self.visibility == Visibility::Client
+            && match &self.owner_client {
+                None => true,
+                Some(owner) => client == Some(owner.as_str()),
+            }
     }
 }
 
+/// What [`put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The same document was already stored; nothing changed.
+    Unchanged,
+    /// A document with the same source ref changed: body and chunks replaced.
+    Replaced,
+}
+
+/// A chunk as stored, with what the index and search results need from its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChunk {
+    pub id: String,
+    pub document_id: String,
+    pub position: i32,
+    /// The chunk's heading path joined with [`HEADING_SEP`] (empty outside any section).
+    pub heading: String,
+    pub text: String,
+    pub start_char: i32,
+    pub end_char: i32,
+    pub title: String,
+    pub source_ref: Option<String>,
+    pub visibility: Visibility,
+    pub owner_client: Option<String>,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    NaiveDateTime,
+    NaiveDateTime,
+);
+
+#[allow(clippy::type_complexity)]
 fn columns() -> (
     documents::id,
     documents::title,
     documents::body,
     documents::visibility,
     documents::content_hash,
+    documents::format,
+    documents::owner_client,
+    documents::source_ref,
     documents::created_at,
+    documents::updated_at,
 ) {
     (
         documents::id,
@@ -104,8 +206,31 @@ fn columns() -> (
         documents::body,
         documents::visibility,
         documents::content_hash,
+        documents::format,
+        documents::owner_client,
+        documents::source_ref,
         documents::created_at,
+        documents::updated_at,
     )
+}
+
+fn from_row(row: Row, chunk_count: u32) -> Document {
+    let (id, title, body, vis, content_hash, format, owner_client, source_ref, created, updated) =
+        row;
+    Document {
+        id,
+        title,
+        body,
+        // The CHECK constraints keep these in range; staff / text are the safe readings.
+        visibility: Visibility::parse(&vis).unwrap_or(Visibility::Staff),
+        content_hash,
+        format: SourceFormat::parse(&format).unwrap_or(SourceFormat::Text),
+        owner_client,
+        source_ref,
+        created_at: created,
+        updated_at: updated,
+        chunk_count,
+    }
 }
 
 pub fn content_hash(body: &str) -> String {
@@ -115,25 +240,84 @@ pub fn content_hash(body: &str) -> String {
         .collect()
 }
 
-/// Stores `doc` unless the same body is already stored; returns the stored document and whether it is new.
-pub fn put(conn: &mut DbConnection, doc: NewDocument) -> Result<(Document, bool), DbError> {
+/// `doc_…#<position>`: stable across rebuilds.
+pub fn chunk_id(doc_id: &str, position: usize) -> String {
+    format!("{doc_id}#{position}")
+}
+
+fn count_chunks_of(conn: &mut DbConnection, doc_id: &str) -> Result<u32, DbError> {
+    let n: i64 = chunks::table
+        .filter(chunks::document_id.eq(doc_id))
+        .count()
+        .get_result(conn)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Stores `doc` with `new_chunks` (its chunking) unless it is already stored as it is; replaces
+/// the body and chunks of a changed document with the same source ref.
+pub fn put(
+    conn: &mut DbConnection,
+    doc: NewDocument,
+    new_chunks: &[Chunk],
+) -> Result<(Document, PutOutcome), DbError> {
     let hash = content_hash(&doc.body);
-    conn.transaction(|conn| {
+    let key = doc.dedupe_key(&hash);
+    write_transaction(conn, |conn| {
         let existing: Option<Row> = documents::table
-            .filter(documents::content_hash.eq(&hash))
+            .filter(documents::dedupe_key.eq(&key))
             .select(columns())
             .first(conn)
             .optional()?;
+        let now = now_utc();
         if let Some(row) = existing {
-            return Ok((from_row(row), false));
+            let n = count_chunks_of(conn, &row.0)?;
+            let old = from_row(row, n);
+            let same = old.content_hash == hash
+                && old.title == doc.title
+                && old.visibility == doc.visibility
+                && old.owner_client == doc.owner_client
+                && old.format == doc.format;
+            if same || doc.source_ref.is_none() {
+                return Ok((old, PutOutcome::Unchanged));
+            }
+            diesel::update(documents::table.find(&old.id))
+                .set((
+                    documents::title.eq(&doc.title),
+                    documents::body.eq(&doc.body),
+                    documents::visibility.eq(doc.visibility.as_str()),
+                    documents::content_hash.eq(&hash),
+                    documents::format.eq(doc.format.as_str()),
+                    documents::owner_client.eq(&doc.owner_client),
+                    documents::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            diesel::delete(chunks::table.filter(chunks::document_id.eq(&old.id))).execute(conn)?;
+            insert_chunks(conn, &old.id, new_chunks)?;
+            let stored = Document {
+                title: doc.title,
+                body: doc.body,
+                visibility: doc.visibility,
+                content_hash: hash,
+                format: doc.format,
+                owner_client: doc.owner_client,
+                updated_at: now,
+                chunk_count: u32::try_from(new_chunks.len()).unwrap_or(u32::MAX),
+                ..old
+            };
+            return Ok((stored, PutOutcome::Replaced));
         }
         let stored = Document {
             id: ids::new_id("doc"),
             title: doc.title,
             body: doc.body,
             visibility: doc.visibility,
-            content_hash: hash.clone(),
-            created_at: now_utc(),
+            content_hash: hash,
+            format: doc.format,
+            owner_client: doc.owner_client,
+            source_ref: doc.source_ref,
+            created_at: now,
+            updated_at: now,
+            chunk_count: u32::try_from(new_chunks.len()).unwrap_or(u32::MAX),
         };
         diesel::insert_into(documents::table)
             .values((
@@ -142,18 +326,219 @@ pub fn put(conn: &mut DbConnection, doc: NewDocument) -> Result<(Document, bool)
                 documents::body.eq(&stored.body),
                 documents::visibility.eq(stored.visibility.as_str()),
                 documents::content_hash.eq(&stored.content_hash),
+                documents::format.eq(stored.format.as_str()),
+                documents::owner_client.eq(&stored.owner_client),
+                documents::source_ref.eq(&stored.source_ref),
+                documents::dedupe_key.eq(&key),
                 documents::created_at.eq(stored.created_at),
+                documents::updated_at.eq(stored.updated_at),
             ))
             .execute(conn)?;
-        Ok((stored, true))
+        insert_chunks(conn, &stored.id, new_chunks)?;
+        Ok((stored, PutOutcome::Created))
     })
 }
 
+fn to_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn insert_chunks(
+    conn: &mut DbConnection,
+    doc_id: &str,
+    new_chunks: &[Chunk],
+) -> Result<(), DbError> {
+    // Multi-row inserts (500 rows, 3,500 parameters: under both backends' limits).
+    for batch in new_chunks.chunks(500) {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|c| {
+                (
+                    chunks::id.eq(chunk_id(doc_id, c.index)),
+                    chunks::document_id.eq(doc_id.to_owned()),
+                    chunks::position.eq(to_i32(c.index)),
+                    chunks::heading.eq(c.heading_path.join(HEADING_SEP)),
+                    chunks::text.eq(c.text.clone()),
+                    chunks::start_char.eq(to_i32(c.start_char)),
+                    chunks::end_char.eq(to_i32(c.end_char)),
+                )
+            })
+            .collect();
+        per_backend!(&mut *conn, |c| diesel::insert_into(chunks::table)
+            .values(&rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Document>, DbError> {
-    Ok(documents::table
+    let Some(row) = documents::table
         .find(id)
         .select(columns())
         .first::<Row>(conn)
         .optional()?
-        .map(from_row))
+    else {
+        return Ok(None);
+    };
+    let n = count_chunks_of(conn, id)?;
+    Ok(Some(from_row(row, n)))
+}
+
+pub fn id_by_source(conn: &mut DbConnection, source_ref: &str) -> Result<Option<String>, DbError> {
+    Ok(documents::table
+        .filter(documents::source_ref.eq(source_ref))
+        .select(documents::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes a document and its chunks; the number of chunks removed, `None` if there was none.
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<Option<u32>, DbError> {
+    write_transaction(conn, |conn| {
+        let n = diesel::delete(chunks::table.filter(chunks::document_id.eq(id))).execute(conn)?;
+        let docs = diesel::delete(documents::table.find(id)).execute(conn)?;
+        Ok((docs > 0).then(|| u32::try_from(n).unwrap_or(u32::MAX)))
+    })
+}
+
+type ChunkRow = (
+    String,
+    String,
+    i32,
+    String,
+    String,
+    i32,
+    i32,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+fn chunk_from_row(r: ChunkRow) -> StoredChunk {
+    let (
+        id,
+        document_id,
+        position,
+        heading,
+        text,
+        start_char,
+        end_char,
+        title,
+        source_ref,
+        vis,
+        owner,
+    ) = r;
+    StoredChunk {
+        id,
+        document_id,
+        position,
+        heading,
+        text,
+        start_char,
+        end_char,
+        title,
+        source_ref,
+        visibility: Visibility::parse(&vis).unwrap_or(Visibility::Staff),
+        owner_client: owner,
+    }
+}
+
+macro_rules! chunk_query {
+    () => {
+        chunks::table.inner_join(documents::table).select((
+            chunks::id,
+            chunks::document_id,
+            chunks::position,
+            chunks::heading,
+            chunks::text,
+            chunks::start_char,
+            chunks::end_char,
+            documents::title,
+            documents::source_ref,
+            documents::visibility,
+            documents::owner_client,
+        ))
+    };
+}
+
+/// The chunks of one document, in order.
+pub fn chunks_of(conn: &mut DbConnection, doc_id: &str) -> Result<Vec<StoredChunk>, DbError> {
+    let rows: Vec<ChunkRow> = chunk_query!()
+        .filter(chunks::document_id.eq(doc_id))
+        .order(chunks::position.asc())
+        .load(conn)?;
+    Ok(rows.into_iter().map(chunk_from_row).collect())
+}
+
+/// The chunks with these ids (search results), in no particular order; missing ids are skipped.
+pub fn chunks_by_ids(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredChunk>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ChunkRow> = chunk_query!().filter(chunks::id.eq_any(ids)).load(conn)?;
+    Ok(rows.into_iter().map(chunk_from_row).collect())
+}
+
+/// One page of every stored chunk, ordered by document then position, after `after`
+/// (`(document id, position)`); for rebuilding the index without holding everything in memory.
+pub fn chunks_page(
+    conn: &mut DbConnection,
+    after: Option<(&str, i32)>,
+    limit: i64,
+) -> Result<Vec<StoredChunk>, DbError> {
+    let mut q = chunk_query!()
+        .order((chunks::document_id.asc(), chunks::position.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((doc, pos)) = after {
+        q = q.filter(
+            chunks::document_id
+                .gt(doc.to_owned())
+                .or(chunks::document_id
+                    .eq(doc.to_owned())
+                    .and(chunks::position.gt(pos))),
+        );
+    }
+    let rows: Vec<ChunkRow> = q.load(conn)?;
+    Ok(rows.into_iter().map(chunk_from_row).collect())
+}
+
+pub fn count_documents(conn: &mut DbConnection) -> Result<u64, DbError> {
+    let n: i64 = documents::table.count().get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub fn count_chunks(conn: &mut DbConnection) -> Result<u64, DbError> {
+    let n: i64 = chunks::table.count().get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Documents that have no chunks yet (stored before chunking existed), as `(id, body, format)`.
+pub fn unchunked(conn: &mut DbConnection) -> Result<Vec<(String, String, SourceFormat)>, DbError> {
+    let rows: Vec<(String, String, String)> = documents::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            chunks::table.filter(chunks::document_id.eq(documents::id)),
+        )))
+        .select((documents::id, documents::body, documents::format))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, body, f)| {
+            (
+                id,
+                body,
+                SourceFormat::parse(&f).unwrap_or(SourceFormat::Text),
+            )
+        })
+        .collect())
+}
+
+/// Stores the chunks of a document that had none.
+pub fn add_chunks(
+    conn: &mut DbConnection,
+    doc_id: &str,
+    new_chunks: &[Chunk],
+) -> Result<(), DbError> {
+    write_transaction(conn, |conn| insert_chunks(conn, doc_id, new_chunks))
 }

@@ -1,80 +1,124 @@
-//! `omneuro.kb.v1.KbService`: the RPCs and their proto ⇄ domain mapping.
+//! `omneuro.kb.v1.KbService`: who may call what, and the proto ⇄ domain mapping.
+//!
+//! | RPC | callers |
+//! |---|---|
+//! | `PutDocument`, `DeleteDocument` | staff (any role), system workers |
+//! | `GetDocument`, `Search` | anyone known; a client only sees client-visible documents that are shop-wide or their own |
+//! | `RebuildIndex` | system callers (`kb rebuild-index`), the owner |
 
 use std::sync::Arc;
 
-use omneuro_platform::db::{Database, DbError};
+use omneuro_platform::auth::{self, Actor, StaffRole};
 use omneuro_platform::ids;
 use omneuro_proto::common::v1::Timestamp;
 use omneuro_proto::kb::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use crate::documents::{self, Document, NewDocument, Visibility};
+use crate::documents::{Document, PutOutcome, Visibility};
+use crate::extract::SourceFormat;
+use crate::service::{Audience, Content, Hit, Kb, KbError, PutInput};
 
-pub struct Kb {
-    db: Arc<Database>,
-}
-
-impl Kb {
-    pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+impl From<KbError> for Status {
+    fn from(e: KbError) -> Self {
+        match e {
+            KbError::Invalid(m) | KbError::TooLarge(m) => Status::invalid_argument(m),
+            KbError::NotFound(m) => Status::not_found(m),
+            KbError::Concurrent => Status::aborted(e.to_string()),
+            KbError::Db(e) => e.into(),
+            KbError::Index(m) => {
+                tracing::error!(error = %m, "search index failed");
+                Status::internal(
+                    "the search index failed; the change is stored and the index is rebuilt on restart",
+                )
+            }
+        }
     }
 }
 
-#[tonic::async_trait]
-impl pb::kb_service_server::KbService for Kb {
-    async fn put_document(
-        &self,
-        req: Request<pb::PutDocumentRequest>,
-    ) -> Result<Response<pb::PutDocumentResponse>, Status> {
-        let req = req.into_inner();
-        let visibility = match pb::Visibility::try_from(req.visibility) {
-            Ok(pb::Visibility::Client) => Visibility::Client,
-            Ok(pb::Visibility::Staff) => Visibility::Staff,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "visibility must be CLIENT or STAFF",
+pub struct KbGrpc {
+    kb: Arc<Kb>,
+}
+
+impl KbGrpc {
+    pub fn new(kb: Arc<Kb>) -> Self {
+        Self { kb }
+    }
+}
+
+fn may_write(actor: &Actor) -> Result<(), Status> {
+    match actor {
+        Actor::Staff { .. } | Actor::System(_) => Ok(()),
+        Actor::Client(_) => Err(Status::permission_denied(
+            "only shop staff may change the knowledge base",
+        )),
+    }
+}
+
+fn nonempty(s: String) -> Option<String> {
+    let s = s.trim().to_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+fn visibility(v: i32) -> Result<Visibility, Status> {
+    match pb::Visibility::try_from(v) {
+        Ok(pb::Visibility::Client) => Ok(Visibility::Client),
+        Ok(pb::Visibility::Staff) => Ok(Visibility::Staff),
+        _ => Err(Status::invalid_argument(
+            "visibility must be CLIENT or STAFF",
+        )),
+    }
+}
+
+fn format(f: i32) -> Result<SourceFormat, Status> {
+    match pb::Format::try_from(f) {
+        Ok(pb::Format::Unspecified | pb::Format::Text) => Ok(SourceFormat::Text),
+        Ok(pb::Format::Markdown) => Ok(SourceFormat::Markdown),
+        Ok(pb::Format::Html) => Ok(SourceFormat::Html),
+        Ok(pb::Format::Pdf) => Ok(SourceFormat::Pdf),
+        Err(_) => Err(Status::invalid_argument(
+            "format must be TEXT, MARKDOWN, HTML or PDF",
+        )),
+    }
+}
+
+/// The audience a search or read answers for: a client always for themself; staff and system
+/// callers for everyone, or client-facing when they ask (repairbot answering a client).
+fn audience(actor: &Actor, asked: i32, client_id: String) -> Result<Audience, Status> {
+    let asked = pb::Audience::try_from(asked)
+        .map_err(|_| Status::invalid_argument("audience must be STAFF or CLIENT"))?;
+    let client_id = nonempty(client_id);
+    if let Some(id) = &client_id
+        && !ids::is_valid("cli", id)
+    {
+        return Err(Status::invalid_argument(format!(
+            "`{id}` is not a client id (cli_…)"
+        )));
+    }
+    match actor {
+        Actor::Client(me) => {
+            if asked == pb::Audience::Staff {
+                return Err(Status::permission_denied(
+                    "a client may not search as staff",
                 ));
             }
-        };
-        let doc = NewDocument::parse(&req.title, &req.body, visibility)
-            .map_err(Status::invalid_argument)?;
-        let (stored, created) =
-            self.db
-                .run(move |c| documents::put(c, doc))
-                .await
-                .map_err(|e| match e {
-                    // Two writers of the same body at once: the unique hash makes the loser fail; it can retry.
-                    DbError::Query(diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        _,
-                    )) => Status::aborted("the same document was stored concurrently; retry"),
-                    e => e.into(),
-                })?;
-        Ok(Response::new(pb::PutDocumentResponse {
-            document: Some(to_pb(stored)),
-            created,
-        }))
-    }
-
-    async fn get_document(
-        &self,
-        req: Request<pb::GetDocumentRequest>,
-    ) -> Result<Response<pb::GetDocumentResponse>, Status> {
-        let id = req.into_inner().id;
-        if !ids::is_valid("doc", &id) {
-            return Err(Status::invalid_argument(format!(
-                "`{id}` is not a document id (doc_…)"
-            )));
+            if client_id.as_ref().is_some_and(|c| c != me) {
+                return Err(Status::permission_denied(
+                    "a client may only search their own records",
+                ));
+            }
+            Ok(Audience::Client(Some(me.clone())))
         }
-        let doc = self
-            .db
-            .run(move |c| documents::get(c, &id))
-            .await?
-            .ok_or_else(|| Status::not_found("no such document"))?;
-        Ok(Response::new(pb::GetDocumentResponse {
-            document: Some(to_pb(doc)),
-        }))
+        Actor::Staff { .. } | Actor::System(_) => Ok(match asked {
+            pb::Audience::Client => Audience::Client(client_id),
+            _ => Audience::Staff,
+        }),
     }
+}
+
+fn ts(t: chrono::NaiveDateTime) -> Option<Timestamp> {
+    Some(Timestamp {
+        unix_micros: t.and_utc().timestamp_micros(),
+    })
 }
 
 fn to_pb(d: Document) -> pb::Document {
@@ -82,14 +126,165 @@ fn to_pb(d: Document) -> pb::Document {
         Visibility::Client => pb::Visibility::Client,
         Visibility::Staff => pb::Visibility::Staff,
     };
+    let format = match d.format {
+        SourceFormat::Text => pb::Format::Text,
+        SourceFormat::Markdown => pb::Format::Markdown,
+        SourceFormat::Html => pb::Format::Html,
+        SourceFormat::Pdf => pb::Format::Pdf,
+    };
     pb::Document {
         id: d.id,
         title: d.title,
         body: d.body,
         visibility: visibility.into(),
         content_hash: d.content_hash,
-        created_at: Some(Timestamp {
-            unix_micros: d.created_at.and_utc().timestamp_micros(),
-        }),
+        created_at: ts(d.created_at),
+        format: format.into(),
+        owner_client_id: d.owner_client.unwrap_or_default(),
+        source_ref: d.source_ref.unwrap_or_default(),
+        updated_at: ts(d.updated_at),
+        chunk_count: d.chunk_count,
+    }
+}
+
+fn hit_to_pb(h: Hit) -> pb::SearchHit {
+    let c = h.chunk;
+    pb::SearchHit {
+        chunk_id: c.id,
+        document_id: c.document_id,
+        source_ref: c.source_ref.unwrap_or_default(),
+        title: c.title,
+        heading: c.heading,
+        text: c.text,
+        snippet: h.snippet,
+        score: h.score,
+        start_char: u32::try_from(c.start_char).unwrap_or(0),
+        end_char: u32::try_from(c.end_char).unwrap_or(0),
+    }
+}
+
+fn check_doc_id(id: &str) -> Result<(), Status> {
+    if ids::is_valid("doc", id) {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "`{id}` is not a document id (doc_…)"
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::kb_service_server::KbService for KbGrpc {
+    async fn put_document(
+        &self,
+        req: Request<pb::PutDocumentRequest>,
+    ) -> Result<Response<pb::PutDocumentResponse>, Status> {
+        may_write(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let visibility = visibility(req.visibility)?;
+        let format = format(req.format)?;
+        let content = match (req.body.is_empty(), req.data.is_empty()) {
+            (false, false) => {
+                return Err(Status::invalid_argument(
+                    "send the content in `body` or in `data`, not both",
+                ));
+            }
+            (true, false) => Content::Bytes(req.data),
+            (false, true) => Content::Text(req.body),
+            (true, true) => return Err(Status::invalid_argument("the document is empty")),
+        };
+        let (stored, outcome) = self
+            .kb
+            .put(PutInput {
+                title: req.title,
+                content,
+                format,
+                visibility,
+                owner_client: nonempty(req.owner_client_id),
+                source_ref: nonempty(req.source_ref),
+            })
+            .await?;
+        Ok(Response::new(pb::PutDocumentResponse {
+            document: Some(to_pb(stored)),
+            created: outcome == PutOutcome::Created,
+            replaced: outcome == PutOutcome::Replaced,
+        }))
+    }
+
+    async fn get_document(
+        &self,
+        req: Request<pb::GetDocumentRequest>,
+    ) -> Result<Response<pb::GetDocumentResponse>, Status> {
+        let actor = auth::actor(&req)?;
+        let id = req.into_inner().id;
+        check_doc_id(&id)?;
+        let audience = audience(&actor, pb::Audience::Unspecified.into(), String::new())?;
+        let doc = self.kb.get(id, &audience).await?;
+        Ok(Response::new(pb::GetDocumentResponse {
+            document: Some(to_pb(doc)),
+        }))
+    }
+
+    async fn delete_document(
+        &self,
+        req: Request<pb::DeleteDocumentRequest>,
+    ) -> Result<Response<pb::DeleteDocumentResponse>, Status> {
+        may_write(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let id = match (nonempty(req.id), nonempty(req.source_ref)) {
+            (Some(id), None) => {
+                check_doc_id(&id)?;
+                id
+            }
+            (None, Some(source)) => self.kb.id_by_source(source).await?,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "name the document by `id` or by `source_ref` (one of them)",
+                ));
+            }
+        };
+        let removed = self.kb.delete(id.clone()).await?;
+        Ok(Response::new(pb::DeleteDocumentResponse {
+            id,
+            chunks_removed: removed,
+        }))
+    }
+
+    async fn search(
+        &self,
+        req: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        let actor = auth::actor(&req)?;
+        let req = req.into_inner();
+        let audience = audience(&actor, req.audience, req.client_id)?;
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let hits = self.kb.search(req.query, limit, audience).await?;
+        Ok(Response::new(pb::SearchResponse {
+            hits: hits.into_iter().map(hit_to_pb).collect(),
+        }))
+    }
+
+    async fn rebuild_index(
+        &self,
+        req: Request<pb::RebuildIndexRequest>,
+    ) -> Result<Response<pb::RebuildIndexResponse>, Status> {
+        match auth::actor(&req)? {
+            Actor::System(_)
+            | Actor::Staff {
+                role: StaffRole::Owner,
+                ..
+            } => {}
+            _ => {
+                return Err(Status::permission_denied(
+                    "only the owner or the kb command may rebuild the index",
+                ));
+            }
+        }
+        let stats = self.kb.rebuild().await?;
+        Ok(Response::new(pb::RebuildIndexResponse {
+            documents: u32::try_from(stats.documents).unwrap_or(u32::MAX),
+            chunks: u32::try_from(stats.chunks).unwrap_or(u32::MAX),
+            duration_ms: stats.duration_ms,
+        }))
     }
 }

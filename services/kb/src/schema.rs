@@ -7,6 +7,26 @@ diesel::table! {
         body -> Text,
         visibility -> Text,
         content_hash -> Text,
+        format -> Text,
+        owner_client -> Nullable<Text>,
+        source_ref -> Nullable<Text>,
+        dedupe_key -> Text,
         created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    chunks (id) {
+        id -> Text,
+        document_id -> Text,
+        position -> Integer,
+        heading -> Text,
+        text -> Text,
+        start_char -> Integer,
+        end_char -> Integer,
+    }
+}
+
+diesel::joinable!(chunks -> documents (document_id));
+diesel::allow_tables_to_appear_in_same_query!(documents, chunks);

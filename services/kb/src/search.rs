@@ -64,6 +64,8 @@ pub enum Scope<'a> {
     Staff,
     /// A client (by id) sees `client`-visibility chunks that are shop-wide or their own.
     Client(&'a str),
+    /// Client-facing without a known client: shop-wide `client`-visibility chunks only.
+    Public,
 }
 
 /// One search result, best first.
@@ -178,6 +180,18 @@ impl SearchIndex {
                 writer.delete_term(Term::from_field_text(f.doc_id, &c.doc_id));
             }
         }
+        self.insert_with(&writer, chunks)
+    }
+
+    /// Adds chunks without removing anything first (rebuilding an index just cleared, where one
+    /// document's chunks may arrive in several calls). Visible after [`Self::commit`].
+    pub fn insert(&self, chunks: &[IndexedChunk]) -> tantivy::Result<()> {
+        let writer = self.writer();
+        self.insert_with(&writer, chunks)
+    }
+
+    fn insert_with(&self, writer: &IndexWriter, chunks: &[IndexedChunk]) -> tantivy::Result<()> {
+        let f = self.fields;
         for c in chunks {
             let body = format!("{}\n{}", c.heading, c.text);
             writer.add_document(doc!(
@@ -191,6 +205,11 @@ impl SearchIndex {
             ))?;
         }
         Ok(())
+    }
+
+    /// Removes every chunk (rebuilds). Visible after [`Self::commit`].
+    pub fn clear(&self) -> tantivy::Result<()> {
+        self.writer().delete_all_documents().map(|_| ())
     }
 
     /// Removes every chunk of `doc_id`. Visible after [`Self::commit`].
@@ -236,8 +255,11 @@ impl SearchIndex {
     }
 
     fn scoped(&self, user_query: Box<dyn Query>, scope: Scope<'_>) -> Box<dyn Query> {
-        let Scope::Client(client) = scope else {
-            return user_query;
+        let client = match scope {
+            Scope::Staff => return user_query,
+            Scope::Client(client) => client,
+            // The empty owner is the shop-wide one: both `Should` terms below match only it.
+            Scope::Public => "",
         };
         let f = self.fields;
         let term = |field, value: &str| -> Box<dyn Query> {

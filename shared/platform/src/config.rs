@@ -198,6 +198,35 @@ pub struct ServiceConfig {
     /// Where job photos are kept (jobs): `[photos] dir`.
     #[serde(default)]
     pub photos: crate::blobs::BlobConfig,
+    /// The knowledge base's search index and ingestion limits (kb).
+    #[serde(default)]
+    pub kb: KbConfig,
+}
+
+/// kb: where its search index lives and how big a document may be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KbConfig {
+    /// Directory of the tantivy index (derived from the database; rebuilt when it disagrees).
+    /// Unset: next to a SQLite database file (`<file>.index`), otherwise in memory, rebuilt on start.
+    #[serde(default)]
+    pub index_dir: Option<PathBuf>,
+    /// Largest document accepted (bytes of the file or body as sent).
+    #[serde(default = "default_max_document_bytes")]
+    pub max_document_bytes: usize,
+}
+
+fn default_max_document_bytes() -> usize {
+    20 * 1024 * 1024
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        Self {
+            index_dir: None,
+            max_document_bytes: default_max_document_bytes(),
+        }
+    }
 }
 
 /// The service's background workers: the outbox deliverer and timed jobs.

@@ -1,0 +1,477 @@
+//! The knowledge base's operations, free of proto types: ingest (extract → chunk → store → index),
+//! delete, search with an audience, and rebuilding the index from the database.
+//!
+//! The database is the source of truth; the tantivy index is derived from it. Writes are
+//! serialised (one async lock over "database, then index"), so the index never sees two versions
+//! of a document in the wrong order. Searches read the index, then load the hits' chunks from the
+//! database and keep only those the audience may see there too (a stale index cannot leak).
+//!
+//! Errors (top of the module, as the house rule asks): [`KbError`] in every operation; it becomes a
+//! typed gRPC status in `grpc.rs`. anyhow only at start-up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use omneuro_platform::config::KbConfig;
+use omneuro_platform::db::{self, Database, DbError};
+
+use crate::chunking::{self, ChunkConfig};
+use crate::documents::{
+    self, Document, HEADING_SEP, NewDocument, PutOutcome, StoredChunk, Visibility,
+};
+use crate::extract::{self, ExtractError, SourceFormat};
+use crate::redact;
+use crate::search::{IndexedChunk, Scope, SearchIndex};
+
+/// Most results one search returns.
+pub const MAX_LIMIT: usize = 100;
+/// Results when the caller asks for none in particular.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Chunks loaded per database page while rebuilding the index.
+const REBUILD_PAGE: i64 = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KbError {
+    /// Bad input (`INVALID_ARGUMENT`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Too big (`INVALID_ARGUMENT` too, with the limit in the message).
+    #[error("{0}")]
+    TooLarge(String),
+    /// No such document, or not the caller's to see (`NOT_FOUND`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The same document was stored concurrently (`ABORTED`: retry).
+    #[error("the same document was stored concurrently; retry")]
+    Concurrent,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The search index failed (`INTERNAL`; logged with its cause).
+    #[error("search index: {0}")]
+    Index(String),
+}
+
+impl From<ExtractError> for KbError {
+    fn from(e: ExtractError) -> Self {
+        match e {
+            ExtractError::TooLarge { .. } => KbError::TooLarge(e.to_string()),
+            e => KbError::Invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<tantivy::TantivyError> for KbError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        KbError::Index(e.to_string())
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> KbError {
+    KbError::Index(format!("background task failed: {e}"))
+}
+
+/// What a document's content arrived as.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Content {
+    pub fn len(&self) -> usize {
+        match self {
+            Content::Text(s) => s.len(),
+            Content::Bytes(b) => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A document to ingest, as the caller described it (checked by [`Kb::put`]).
+#[derive(Debug, Clone)]
+pub struct PutInput {
+    pub title: String,
+    pub content: Content,
+    pub format: SourceFormat,
+    pub visibility: Visibility,
+    pub owner_client: Option<String>,
+    pub source_ref: Option<String>,
+}
+
+/// Whom a search answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Staff and the fleet's workers: everything.
+    Staff,
+    /// Client-facing: client-visible documents, shop-wide or owned by this client (`None`: shop-wide
+    /// only); personal data redacted.
+    Client(Option<String>),
+}
+
+impl Audience {
+    fn scope(&self) -> Scope<'_> {
+        match self {
+            Audience::Staff => Scope::Staff,
+            Audience::Client(Some(c)) => Scope::Client(c),
+            Audience::Client(None) => Scope::Public,
+        }
+    }
+
+    /// May this audience see `doc` (or a chunk with this visibility and owner)?
+    pub fn may_see(&self, visibility: Visibility, owner: Option<&str>) -> bool {
+        match self {
+            Audience::Staff => true,
+            Audience::Client(c) => {
+                visibility == Visibility::Client && owner.is_none_or(|o| c.as_deref() == Some(o))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub chunk: StoredChunk,
+    pub score: f32,
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildStats {
+    pub documents: u64,
+    pub chunks: u64,
+    pub duration_ms: u64,
+}
+
+pub struct Kb {
+    db: Arc<Database>,
+    index: Arc<SearchIndex>,
+    writes: tokio::sync::Mutex<()>,
+    max_document_bytes: usize,
+}
+
+/// Where the index lives for this configuration: the configured directory, else beside a SQLite
+/// database file, else nowhere (in memory).
+pub fn index_dir(cfg: &KbConfig, database_url: &str) -> Option<PathBuf> {
+    if let Some(d) = &cfg.index_dir {
+        return Some(d.clone());
+    }
+    let path = database_url.strip_prefix("sqlite://")?;
+    if path.is_empty() || path.starts_with(':') {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}.index")))
+}
+
+fn indexed(c: &StoredChunk) -> IndexedChunk {
+    let heading = if c.heading.is_empty() {
+        c.title.clone()
+    } else {
+        format!("{}{HEADING_SEP}{}", c.title, c.heading)
+    };
+    IndexedChunk {
+        chunk_id: c.id.clone(),
+        doc_id: c.document_id.clone(),
+        visibility: c.visibility,
+        owner_client: c.owner_client.clone(),
+        heading,
+        text: c.text.clone(),
+    }
+}
+
+impl Kb {
+    pub fn new(db: Arc<Database>, index: Arc<SearchIndex>, cfg: &KbConfig) -> Self {
+        Self {
+            db,
+            index,
+            writes: tokio::sync::Mutex::new(()),
+            max_document_bytes: cfg.max_document_bytes,
+        }
+    }
+
+    pub fn max_document_bytes(&self) -> usize {
+        self.max_document_bytes
+    }
+
+    /// Extracts, chunks, stores and indexes a document; replaces a changed one with the same source ref.
+    pub async fn put(&self, input: PutInput) -> Result<(Document, PutOutcome), KbError> {
+        let limit = self.max_document_bytes;
+        // Extraction (PDF parsing) and chunking are CPU work: off the async threads.
+        let (doc, chunks) = db::blocking(move || -> Result<_, KbError> {
+            let text = match input.content {
+                Content::Text(t) => {
+                    if t.len() > limit {
+                        return Err(ExtractError::TooLarge {
+                            bytes: t.len(),
+                            limit,
+                        }
+                        .into());
+                    }
+                    extract::check_text(&t)?;
+                    if input.format == SourceFormat::Pdf {
+                        return Err(KbError::Invalid(
+                            "a PDF must be sent as bytes (`data`), not text".into(),
+                        ));
+                    }
+                    t
+                }
+                Content::Bytes(b) => extract::extract(&b, input.format, limit)?,
+            };
+            let doc = NewDocument::parse(
+                &input.title,
+                text,
+                input.format,
+                input.visibility,
+                input.owner_client.as_deref(),
+                input.source_ref.as_deref(),
+            )
+            .map_err(KbError::Invalid)?;
+            let chunks = chunking::chunk(
+                doc.body(),
+                doc.format().chunk_format(),
+                ChunkConfig::default(),
+            );
+            if chunks.is_empty() {
+                return Err(KbError::Invalid(
+                    "the document has no searchable text (only markup or whitespace)".into(),
+                ));
+            }
+            Ok((doc, chunks))
+        })
+        .await
+        .map_err(join_error)??;
+
+        let _guard = self.writes.lock().await;
+        let (stored, outcome) = self
+            .db
+            .run(move |c| documents::put(c, doc, &chunks))
+            .await
+            .map_err(|e| match e {
+                DbError::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => KbError::Concurrent,
+                e => KbError::Db(e),
+            })?;
+        if outcome != PutOutcome::Unchanged {
+            let id = stored.id.clone();
+            let rows = self.db.run(move |c| documents::chunks_of(c, &id)).await?;
+            let index = self.index.clone();
+            db::blocking(move || -> Result<(), KbError> {
+                let chunks: Vec<IndexedChunk> = rows.iter().map(indexed).collect();
+                index.add(&chunks)?;
+                index.commit()?;
+                Ok(())
+            })
+            .await
+            .map_err(join_error)??;
+        }
+        Ok((stored, outcome))
+    }
+
+    /// A document the audience may see.
+    pub async fn get(&self, id: String, audience: &Audience) -> Result<Document, KbError> {
+        let doc = self
+            .db
+            .run(move |c| documents::get(c, &id))
+            .await?
+            .filter(|d| audience.may_see(d.visibility, d.owner_client.as_deref()))
+            .ok_or_else(|| KbError::NotFound("no such document".into()))?;
+        Ok(doc)
+    }
+
+    /// The id of the document with this source ref.
+    pub async fn id_by_source(&self, source_ref: String) -> Result<String, KbError> {
+        self.db
+            .run(move |c| documents::id_by_source(c, &source_ref))
+            .await?
+            .ok_or_else(|| KbError::NotFound("no document has this source ref".into()))
+    }
+
+    /// Deletes a document from the database and the index; the number of chunks removed.
+    pub async fn delete(&self, id: String) -> Result<u32, KbError> {
+        let _guard = self.writes.lock().await;
+        let id2 = id.clone();
+        let removed = self
+            .db
+            .run(move |c| documents::delete(c, &id2))
+            .await?
+            .ok_or_else(|| KbError::NotFound("no such document".into()))?;
+        let index = self.index.clone();
+        db::blocking(move || -> Result<(), KbError> {
+            index.delete_doc(&id);
+            index.commit()?;
+            Ok(())
+        })
+        .await
+        .map_err(join_error)??;
+        Ok(removed)
+    }
+
+    /// BM25 search within what `audience` may see, best first; `limit` 0 means the default.
+    pub async fn search(
+        &self,
+        query: String,
+        limit: usize,
+        audience: Audience,
+    ) -> Result<Vec<Hit>, KbError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n.min(MAX_LIMIT),
+        };
+        let index = self.index.clone();
+        let aud = audience.clone();
+        let found = db::blocking(move || index.search(&query, aud.scope(), limit))
+            .await
+            .map_err(join_error)??;
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = found.iter().map(|h| h.chunk_id.clone()).collect();
+        let rows = self
+            .db
+            .run(move |c| documents::chunks_by_ids(c, &ids))
+            .await?;
+        let mut by_id: std::collections::HashMap<String, StoredChunk> =
+            rows.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let redacting = matches!(audience, Audience::Client(_));
+        let mut hits = Vec::with_capacity(found.len());
+        for h in found {
+            // The database decides: a chunk gone or no longer visible is dropped.
+            let Some(mut chunk) = by_id.remove(&h.chunk_id) else {
+                continue;
+            };
+            if !audience.may_see(chunk.visibility, chunk.owner_client.as_deref()) {
+                continue;
+            }
+            let mut snippet = h.snippet;
+            if redacting {
+                chunk.text = redact::redact(&chunk.text);
+                chunk.title = redact::redact(&chunk.title);
+                chunk.heading = redact::redact(&chunk.heading);
+                snippet = redact::redact(&snippet);
+            }
+            hits.push(Hit {
+                chunk,
+                score: h.score,
+                snippet,
+            });
+        }
+        // Equal scores in chunk id order, so the same index answers the same way after a rebuild.
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.chunk.id.cmp(&b.chunk.id))
+        });
+        Ok(hits)
+    }
+
+    /// The whole index again from the database (documents stored before chunking are chunked first).
+    pub async fn rebuild(&self) -> Result<RebuildStats, KbError> {
+        let _guard = self.writes.lock().await;
+        let started = Instant::now();
+        let index = self.index.clone();
+        let (documents, chunks) = self
+            .db
+            .run(move |c| -> Result<(u64, u64), KbError> {
+                for (id, body, format) in documents::unchunked(c)? {
+                    let chunks =
+                        chunking::chunk(&body, format.chunk_format(), ChunkConfig::default());
+                    documents::add_chunks(c, &id, &chunks)?;
+                }
+                index.clear()?;
+                let mut after: Option<(String, i32)> = None;
+                let mut total = 0u64;
+                loop {
+                    let page = documents::chunks_page(
+                        c,
+                        after.as_ref().map(|(d, p)| (d.as_str(), *p)),
+                        REBUILD_PAGE,
+                    )?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.document_id.clone(), last.position));
+                    total += page.len() as u64;
+                    let batch: Vec<IndexedChunk> = page.iter().map(indexed).collect();
+                    index.insert(&batch)?;
+                }
+                index.commit()?;
+                Ok((documents::count_documents(c)?, total))
+            })
+            .await?;
+        let stats = RebuildStats {
+            documents,
+            chunks,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        tracing::info!(
+            kb.documents = stats.documents,
+            kb.chunks = stats.chunks,
+            duration_ms = stats.duration_ms,
+            "search index rebuilt from the database"
+        );
+        Ok(stats)
+    }
+
+    /// Rebuilds the index when it disagrees with the database (a fresh or in-memory index, chunks
+    /// written while the index failed, documents never chunked). Called once the database is migrated.
+    pub async fn reconcile(&self) -> Result<bool, KbError> {
+        let (in_db, unchunked) = self
+            .db
+            .run(|c| -> Result<(u64, usize), DbError> {
+                Ok((documents::count_chunks(c)?, documents::unchunked(c)?.len()))
+            })
+            .await?;
+        let in_index = self.index.num_chunks();
+        if in_db == in_index && unchunked == 0 {
+            return Ok(false);
+        }
+        tracing::info!(
+            kb.chunks_in_db = in_db,
+            kb.chunks_in_index = in_index,
+            kb.unchunked_documents = unchunked,
+            "search index disagrees with the database; rebuilding"
+        );
+        self.rebuild().await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audiences_see_what_they_may() {
+        let staff = Audience::Staff;
+        let a = Audience::Client(Some("cli_a".into()));
+        let public = Audience::Client(None);
+        assert!(staff.may_see(Visibility::Staff, Some("cli_a")));
+        assert!(a.may_see(Visibility::Client, None));
+        assert!(a.may_see(Visibility::Client, Some("cli_a")));
+        assert!(!a.may_see(Visibility::Client, Some("cli_b")));
+        assert!(!a.may_see(Visibility::Staff, None));
+        assert!(public.may_see(Visibility::Client, None));
+        assert!(!public.may_see(Visibility::Client, Some("cli_a")));
+    }
+
+    #[test]
+    fn the_index_sits_beside_a_sqlite_file_unless_configured() {
+        let cfg = KbConfig::default();
+        assert_eq!(
+            index_dir(&cfg, "sqlite:///var/lib/omneuro/kb.db"),
+            Some(PathBuf::from("/var/lib/omneuro/kb.db.index"))
+        );
+        assert_eq!(index_dir(&cfg, "sqlite::memory:"), None);
+        assert_eq!(index_dir(&cfg, "postgres://x/kb"), None);
+        let set = KbConfig {
+            index_dir: Some("/srv/kb-index".into()),
+            ..KbConfig::default()
+        };
+        assert_eq!(
+            index_dir(&set, "postgres://x/kb"),
+            Some(PathBuf::from("/srv/kb-index"))
+        );
+    }
+}
