@@ -6,6 +6,7 @@
 pub mod conversations;
 pub mod grpc;
 pub mod intent;
+pub mod llm;
 pub mod schema;
 pub mod webhooks;
 
