@@ -236,7 +236,7 @@ impl Llm {
         for attempt in 0..attempts {
             let fut = self.attempt(
                 &body,
-                on_delta.as_mut().map(|f| &mut **f),
+                on_delta.as_deref_mut(),
                 &mut streamed_any,
             );
             let res = match tokio::time::timeout(self.settings.timeout, fut).await {
