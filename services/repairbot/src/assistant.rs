@@ -384,7 +384,9 @@ impl Assistant {
                 draft.tools.push(outcome.record);
             }
         }
-        draft.text = "Sorry — I could not finish looking that up. Please try again, or call the shop.".into();
+        draft.text =
+            "Sorry — I could not finish looking that up. Please try again, or call the shop."
+                .into();
         draft.mode = Mode::Error;
         draft
     }
@@ -398,7 +400,9 @@ pub fn system_prompt(caller: &Caller) -> String {
     let who = match caller {
         Caller::Client(_) => "a signed-in client of the shop",
         Caller::Staff(_) => "a member of the shop's staff",
-        Caller::Visitor => "a visitor to the website who is not signed in (they cannot see repairs or orders until they sign in)",
+        Caller::Visitor => {
+            "a visitor to the website who is not signed in (they cannot see repairs or orders until they sign in)"
+        }
     };
     format!(
         "You are the assistant of Juice Junkiez, an electric-vehicle repair shop (e-bikes, scooters, \
@@ -543,7 +547,14 @@ fn describe(tool: &str, r: &Value) -> String {
             }
             let lines: Vec<String> = windows
                 .iter()
-                .map(|w| format!("• {} {} ({} free)", s(&w["date"]), s(&w["window"]), w["free"]))
+                .map(|w| {
+                    format!(
+                        "• {} {} ({} free)",
+                        s(&w["date"]),
+                        s(&w["window"]),
+                        w["free"]
+                    )
+                })
                 .collect();
             format!(
                 "The next free drop-off times:\n{}\nBook one at /garage/book.",

@@ -22,10 +22,10 @@ use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::secrets::{SecretStore, names};
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
-use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 use omneuro_proto::repairbot::v1::repairbot_service_server::{
     RepairbotServiceServer, SERVICE_NAME,
 };
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 pub const NAME: &str = "repairbot";
 
@@ -65,7 +65,9 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     // offline assistant answers; nothing is ever sent to a model without a key. The key is
     // resolved in the background so a slow secret store never delays start-up.
     match llm::LlmSettings::from_config(&cfg.llm) {
-        None => tracing::info!("no model configured ([llm] base_url, model): the offline assistant answers"),
+        None => tracing::info!(
+            "no model configured ([llm] base_url, model): the offline assistant answers"
+        ),
         Some(settings) => {
             let secrets_cfg = cfg.secrets.clone();
             let assistant = assistant.clone();
@@ -82,7 +84,9 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
                             Err(e) => tracing::error!(error = %e, "LLM disabled: HTTP client"),
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "LLM disabled: the offline assistant answers"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LLM disabled: the offline assistant answers")
+                    }
                 }
             });
         }

@@ -234,11 +234,7 @@ impl Llm {
         let mut streamed_any = false;
         let mut last = String::new();
         for attempt in 0..attempts {
-            let fut = self.attempt(
-                &body,
-                on_delta.as_deref_mut(),
-                &mut streamed_any,
-            );
+            let fut = self.attempt(&body, on_delta.as_deref_mut(), &mut streamed_any);
             let res = match tokio::time::timeout(self.settings.timeout, fut).await {
                 Ok(r) => r,
                 Err(_) => return Err(LlmError::Timeout(self.settings.timeout)),

@@ -179,7 +179,10 @@ impl Tools {
             }
             AVAILABLE_SLOTS => self.available_slots(caller).await,
             DROPOFF_RULES => self.dropoff_rules(caller).await,
-            SEARCH_KB => self.search_kb(caller, &arg("query").unwrap_or_default()).await,
+            SEARCH_KB => {
+                self.search_kb(caller, &arg("query").unwrap_or_default())
+                    .await
+            }
             other => (
                 json!({"error": format!("there is no tool named `{other}`")}),
                 Vec::new(),
@@ -556,8 +559,9 @@ pub fn order_status_label(s: &str) -> &'static str {
 }
 
 const STOP: &[&str] = &[
-    "do", "the", "and", "for", "you", "any", "have", "sell", "stock", "with", "some", "need", "want",
-    "looking", "buy", "carry", "your", "what", "which", "does", "get", "can", "got", "are", "new",
+    "do", "the", "and", "for", "you", "any", "have", "sell", "stock", "with", "some", "need",
+    "want", "looking", "buy", "carry", "your", "what", "which", "does", "get", "can", "got", "are",
+    "new",
 ];
 
 /// Lower-case words of 2+ letters worth matching ("10 inch tube" → ["10", "inch", "tube"]).
@@ -566,11 +570,14 @@ pub fn query_words(q: &str) -> Vec<String> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() >= 2 && !STOP.contains(w))
         .map(|w| {
-            let es = ["xes", "ches", "shes", "sses"].iter().any(|e| w.ends_with(e));
+            let es = ["xes", "ches", "shes", "sses"]
+                .iter()
+                .any(|e| w.ends_with(e));
             let singular = if es {
                 w.strip_suffix("es")
             } else {
-                w.strip_suffix('s').filter(|s| s.len() >= 3 && !s.ends_with('s'))
+                w.strip_suffix('s')
+                    .filter(|s| s.len() >= 3 && !s.ends_with('s'))
             };
             singular.unwrap_or(w).to_owned()
         })
