@@ -1007,6 +1007,8 @@ mod staffing;
 pub use staffing::*;
 mod fleet;
 pub use fleet::*;
+mod llm;
+pub use llm::*;
 
 /// node, Debian's Chromium and playwright-core (OMNEURO_TEST_NODE_MODULES) for the browser flows.
 pub fn browser_peers() -> Option<(PathBuf, PathBuf, PathBuf)> {

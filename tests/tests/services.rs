@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use omneuro_platform::auth::{self, Actor};
 use omneuro_proto::{
     billing::v1 as billing, garage::v1 as garage, jobs::v1 as jobs, repairbot::v1 as repairbot,
     shop::v1 as shop,
@@ -289,11 +290,16 @@ async fn first_rpcs_answer_and_reject_bad_input_on_both_backends() {
         let r = start_domain("repairbot", &db.url, &[]).await;
         wait_ready(&r).await;
         let mut c = repairbot::repairbot_service_client::RepairbotServiceClient::new(r.channel());
+        // Conversations are started and read as someone (x-omneuro-actor): site before sign-in here.
+        let site = Actor::System("site".into());
         let conv = c
-            .start_conversation(repairbot::StartConversationRequest {
-                channel: repairbot::Channel::Web as i32,
-                client_id: "cli_abc123".into(),
-            })
+            .start_conversation(auth::request(
+                &site,
+                repairbot::StartConversationRequest {
+                    channel: repairbot::Channel::Web as i32,
+                    client_id: "cli_abc123".into(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -301,9 +307,12 @@ async fn first_rpcs_answer_and_reject_bad_input_on_both_backends() {
             .unwrap();
         assert!(conv.id.starts_with("conv_"));
         let back = c
-            .get_conversation(repairbot::GetConversationRequest {
-                id: conv.id.clone(),
-            })
+            .get_conversation(auth::request(
+                &site,
+                repairbot::GetConversationRequest {
+                    id: conv.id.clone(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -314,19 +323,25 @@ async fn first_rpcs_answer_and_reject_bad_input_on_both_backends() {
             ("cli_abc123", repairbot::Channel::Web as i32)
         );
         assert_eq!(
-            c.start_conversation(repairbot::StartConversationRequest {
-                channel: 0,
-                client_id: String::new()
-            })
+            c.start_conversation(auth::request(
+                &site,
+                repairbot::StartConversationRequest {
+                    channel: 0,
+                    client_id: String::new()
+                }
+            ))
             .await
             .unwrap_err()
             .code(),
             Code::InvalidArgument
         );
         assert_eq!(
-            c.get_conversation(repairbot::GetConversationRequest {
-                id: "conv_missing".into()
-            })
+            c.get_conversation(auth::request(
+                &site,
+                repairbot::GetConversationRequest {
+                    id: "conv_missing".into()
+                }
+            ))
             .await
             .unwrap_err()
             .code(),

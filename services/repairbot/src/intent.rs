@@ -450,6 +450,9 @@ fn status(t: &[String], refs: &References) -> Option<Intent> {
                     &["how", "much", "longer"],
                     &["come", "get"],
                     &["collect"],
+                    // "where is my scooter?": the vehicle is at the shop.
+                    &["where", "is", "my"],
+                    &["wheres", "my"],
                 ],
             )))
         || has_any_phrase(t, &[&["repair", "status"], &["job", "status"]]);
@@ -1561,6 +1564,8 @@ mod tests {
             ("status of my repair", job(None)),
             ("What's the status of my wheel?", job(None)),
             ("any update on my scooter", job(None)),
+            ("where is my scooter?", job(None)),
+            ("Where's my e-bike", job(None)),
             ("I booked last week, is my job ready?", job(None)),
             ("when can I pick up my onewheel", job(None)),
             ("has my board been fixed yet", job(None)),

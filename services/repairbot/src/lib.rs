@@ -3,13 +3,17 @@
 //! Layout: `conversations` (domain types and queries), `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
+pub mod assistant;
 pub mod conversations;
 pub mod grpc;
 pub mod intent;
+pub mod llm;
 pub mod schema;
+pub mod tools;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use omneuro_platform::App;
@@ -17,9 +21,11 @@ use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::secrets::{SecretStore, names};
+use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::repairbot::v1::repairbot_service_server::{
     RepairbotServiceServer, SERVICE_NAME,
 };
+use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 pub const NAME: &str = "repairbot";
 
@@ -39,18 +45,53 @@ pub fn migrations() -> Migrations {
 /// Binds repairbot's ports and wires its gRPC service; run it with [`App::run_until_stopped`].
 pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
-    // The assistant's model key: without it the LLM stays off (the offline assistant arrives with
-    // the repairbot issue); it is never replaced by anything "open".
-    // Resolved in the background so a slow secret store never delays start-up.
-    let secrets_cfg = cfg.secrets.clone();
-    tokio::spawn(async move {
-        let secrets = SecretStore::from_config(&secrets_cfg).await;
-        match secrets.get(names::OPENAI_API_KEY).await {
-            Ok(key) => tracing::info!(secret.len = key.expose().len(), "LLM enabled"),
-            Err(e) => tracing::warn!(error = %e, "LLM disabled"),
+    let up = &cfg.upstreams;
+    let channel = |url: &str| {
+        omneuro_platform::grpc::channel(
+            url,
+            Duration::from_millis(up.connect_timeout_ms),
+            Duration::from_millis(up.request_timeout_ms),
+        )
+    };
+    // search_kb waits for kb's Search RPC (tools::KbSearch); until then it is not offered.
+    let tools = tools::Tools::new(
+        JobsServiceClient::new(channel(&up.jobs)?),
+        ShopServiceClient::new(channel(&up.shop)?),
+        None,
+    );
+    let limits = assistant::Limits::new(cfg.llm.per_client_per_minute, cfg.llm.daily_token_budget);
+    let assistant = Arc::new(assistant::Assistant::new(db.clone(), tools, limits));
+    // The model: configured ([llm] base_url + model) and its key resolved. Without either the
+    // offline assistant answers; nothing is ever sent to a model without a key. The key is
+    // resolved in the background so a slow secret store never delays start-up.
+    match llm::LlmSettings::from_config(&cfg.llm) {
+        None => tracing::info!(
+            "no model configured ([llm] base_url, model): the offline assistant answers"
+        ),
+        Some(settings) => {
+            let secrets_cfg = cfg.secrets.clone();
+            let assistant = assistant.clone();
+            tokio::spawn(async move {
+                let secrets = SecretStore::from_config(&secrets_cfg).await;
+                match secrets.get(names::OPENAI_API_KEY).await {
+                    Ok(key) => {
+                        let model = settings.model.clone();
+                        match llm::Llm::new(settings, key) {
+                            Ok(client) => {
+                                assistant.set_llm(client);
+                                tracing::info!(llm.model = %model, "LLM enabled");
+                            }
+                            Err(e) => tracing::error!(error = %e, "LLM disabled: HTTP client"),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LLM disabled: the offline assistant answers")
+                    }
+                }
+            });
         }
-    });
-    let service = grpc::Repairbot::new(db.clone());
+    }
+    let service = grpc::Repairbot::new(db.clone(), assistant);
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(RepairbotServiceServer::new(service)),

@@ -8,3 +8,23 @@ diesel::table! {
         started_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        conversation_id -> Text,
+        seq -> Integer,
+        role -> Text,
+        content -> Text,
+        mode -> Nullable<Text>,
+        tool_calls -> Text,
+        sources -> Text,
+        actor -> Text,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(messages -> conversations (conversation_id));
+diesel::allow_tables_to_appear_in_same_query!(conversations, messages);

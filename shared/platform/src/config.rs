@@ -201,6 +201,9 @@ pub struct ServiceConfig {
     /// The knowledge base's search index and ingestion limits (kb).
     #[serde(default)]
     pub kb: KbConfig,
+    /// The chat model (repairbot): an OpenAI-compatible endpoint, or none (the offline assistant).
+    #[serde(default)]
+    pub llm: LlmConfig,
 }
 
 /// kb: where its search index lives and how big a document may be.
@@ -225,6 +228,42 @@ impl Default for KbConfig {
         Self {
             index_dir: None,
             max_document_bytes: default_max_document_bytes(),
+        }
+    }
+}
+
+/// `[llm]`: any OpenAI-compatible `/v1/chat/completions` endpoint (OpenAI, Ollama, vLLM,
+/// llama.cpp). The key comes from `/omneuro/openai/api_key`; an empty `base_url` or `model`, or a
+/// missing key, leaves the model off and repairbot answers as the offline assistant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// e.g. `https://api.openai.com` or `http://127.0.0.1:11434` (`/v1/chat/completions` is added).
+    pub base_url: String,
+    pub model: String,
+    /// One model call, from sending the request to the last streamed byte.
+    pub timeout_ms: u64,
+    /// Retries after a 429, a 5xx or a connection failure (before any answer has streamed).
+    pub max_retries: u32,
+    /// First retry delay; it doubles per retry, plus jitter; a `Retry-After` header wins.
+    pub retry_base_ms: u64,
+    /// Tokens (prompt + completion, all conversations) the model may use per UTC day; past it
+    /// the offline assistant answers. 0 = no limit.
+    pub daily_token_budget: u64,
+    /// Messages one caller (client, staff member, or visitor conversation) may send per minute.
+    pub per_client_per_minute: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            model: String::new(),
+            timeout_ms: 30_000,
+            max_retries: 2,
+            retry_base_ms: 500,
+            daily_token_budget: 2_000_000,
+            per_client_per_minute: 12,
         }
     }
 }
