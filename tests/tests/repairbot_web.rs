@@ -1,0 +1,315 @@
+//! "Ask the shop" on the public site, on both databases: real garage, jobs, shop, kb and repairbot
+//! (offline assistant: no model), site in-process.
+//!
+//! Proves: the no-JavaScript form post (303 back, the reply with its job link), the streamed path
+//! (`text/event-stream`: token then done with the sources), CSRF on both, a visitor kept apart from
+//! the client's conversation, search_kb answers citing the client-visible document while a
+//! staff-only document never reaches a client's or a visitor's answer; and in Chromium, a signed-in
+//! client opens the assistant from the garage, asks "where is my scooter?" and sees the job's real
+//! status streamed in with a link to `/garage/jobs/<id>`. Screenshots land in
+//! `target/browser-artifacts/assistant-<backend>/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use omneuro_platform::auth::{self, Actor};
+use omneuro_platform::config::{self, WebConfig};
+use omneuro_proto::jobs::v1 as jobs;
+use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::kb::v1 as kb;
+use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
+use omneuro_tests::*;
+
+/// site in-process on a known port, so its public URL (the CSRF origin) is the one the browser uses.
+async fn start_site_at(port: u16, upstreams: &[(&str, String)]) -> Running {
+    let mut pairs = vec![
+        ("OMNEURO__HTTP__PORT".to_owned(), port.to_string()),
+        ("OMNEURO__SHUTDOWN_GRACE_SECS".to_owned(), "2".to_owned()),
+        (
+            "OMNEURO__LINKS__PUBLIC_URL".to_owned(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ];
+    for (svc, url) in upstreams {
+        pairs.push((
+            format!("OMNEURO__UPSTREAMS__{}", svc.to_ascii_uppercase()),
+            url.clone(),
+        ));
+    }
+    let cfg = config::load::<WebConfig>(&site::defaults(), None, pairs).unwrap();
+    Running::start(site::build(cfg).await.unwrap())
+}
+
+async fn put_doc(
+    k: &mut KbServiceClient<tonic::transport::Channel>,
+    title: &str,
+    body: &str,
+    vis: kb::Visibility,
+) {
+    k.put_document(auth::request(
+        &Actor::System("test".into()),
+        kb::PutDocumentRequest {
+            title: title.into(),
+            body: body.into(),
+            visibility: vis.into(),
+            format: kb::Format::Text.into(),
+            source_ref: format!("test/{title}"),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+}
+
+/// Posts a message with the page's CSRF token; the 303 lands back on the assistant.
+async fn ask(b: &mut Browser, text: &str) -> Page {
+    let csrf = b.get("/assistant").await.csrf();
+    let p = b
+        .post("/assistant", &[("csrf", &csrf), ("text", text)])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location, "/assistant#latest");
+    b.get("/assistant").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_and_visitors_ask_the_shop_on_the_site() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    for backend in backends() {
+        let dbs: Vec<TestDb> = ["garage", "jobs", "shop", "kb", "repairbot"]
+            .iter()
+            .map(|s| TestDb::new(backend, s))
+            .collect();
+        let g = start_domain(
+            "garage",
+            &dbs[0].url,
+            &[("OMNEURO__MAIL__SMTP_URL", sink.url())],
+        )
+        .await;
+        let s = start_domain("shop", &dbs[2].url, &[]).await;
+        let k = start_domain("kb", &dbs[3].url, &[]).await;
+        let j = start_domain(
+            "jobs",
+            &dbs[1].url,
+            &[
+                ("OMNEURO__MAIL__SMTP_URL", sink.url()),
+                ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
+                ("OMNEURO__UPSTREAMS__SHOP", s.grpc_url()),
+            ],
+        )
+        .await;
+        let r = start_domain(
+            "repairbot",
+            &dbs[4].url,
+            &[
+                ("OMNEURO__UPSTREAMS__JOBS", j.grpc_url()),
+                ("OMNEURO__UPSTREAMS__SHOP", s.grpc_url()),
+                ("OMNEURO__UPSTREAMS__KB", k.grpc_url()),
+            ],
+        )
+        .await;
+        for x in [&g, &s, &k, &j, &r] {
+            wait_ready(x).await;
+        }
+        let port = free_port();
+        let site = start_site_at(
+            port,
+            &[
+                ("garage", g.grpc_url()),
+                ("jobs", j.grpc_url()),
+                ("shop", s.grpc_url()),
+                ("repairbot", r.grpc_url()),
+            ],
+        )
+        .await;
+        let public = format!("http://127.0.0.1:{port}");
+        assert_eq!(site.url(""), public);
+
+        // A client with a booked scooter.
+        let mut gc = GarageClient::new(g.channel());
+        let mut jc = JobsServiceClient::new(j.channel());
+        let email = format!("{}@example.com", omneuro_platform::ids::new_id("rbweb"));
+        let grant = sign_in_rpc(&mut gc, &sink, &email).await;
+        let client = grant.client.clone().unwrap();
+        let me = Actor::Client(client.id.clone());
+        let vehicle = gc
+            .create_vehicle(auth::request(
+                &me,
+                omneuro_proto::garage::v1::CreateVehicleRequest {
+                    input: Some(other_vehicle("Segway", "Max G30")),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let slot = jc
+            .list_availability(jobs::ListAvailabilityRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .windows
+            .iter()
+            .filter(|w| w.remaining > 0)
+            .find_map(|w| w.slots.first().cloned())
+            .expect("a free slot");
+        let job = jc
+            .create_booking(auth::request(
+                &me,
+                jobs::CreateBookingRequest {
+                    vehicle_id: vehicle.id.clone(),
+                    services: vec!["diagnostics".into()],
+                    problem: "Cuts out under load.".into(),
+                    safety_flag: false,
+                    slot: Some(slot),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let status_label = job.status_label.clone();
+        assert!(!status_label.is_empty());
+        let job_link = format!("/garage/jobs/{}", job.id);
+
+        // The knowledge base: one note clients may read, one for staff only.
+        let mut kc = KbServiceClient::new(k.channel());
+        put_doc(
+            &mut kc,
+            "Winter battery storage",
+            "Store the battery indoors at half charge over winter; the hibernatus routine keeps cells healthy.",
+            kb::Visibility::Client,
+        )
+        .await;
+        put_doc(
+            &mut kc,
+            "Supplier margins",
+            "Internal only: the hibernatus supplier margin is 45 percent, code WALRUSMARGIN.",
+            kb::Visibility::Staff,
+        )
+        .await;
+
+        // --- the signed-in client, without JavaScript ---
+        let mut b = Browser::new(&public);
+        b.cookies
+            .insert("jj_session".into(), grant.session_token.clone());
+        let garage = b.get("/garage").await;
+        assert!(
+            garage.body.contains("href=\"/assistant\""),
+            "{}",
+            garage.body
+        );
+        let empty = b.get("/assistant").await;
+        assert_eq!(empty.status, 200);
+        assert!(empty.body.contains("id=\"chat-form\""));
+        // No CSRF token, or another origin: refused, nothing sent.
+        assert_eq!(
+            b.post("/assistant", &[("text", "where is my scooter?")])
+                .await
+                .status,
+            403
+        );
+        let csrf = empty.csrf();
+        assert_eq!(
+            b.post_with(
+                "/assistant/stream",
+                &[("csrf", &csrf), ("text", "hi")],
+                &[("origin", "https://evil.example")]
+            )
+            .await
+            .status,
+            403
+        );
+        let page = ask(&mut b, "where is my scooter?").await;
+        assert!(b.cookies.contains_key("jj_chat"));
+        assert!(page.body.contains("where is my scooter?"), "{}", page.body);
+        assert!(page.body.contains(&status_label), "{}", page.body);
+        assert!(
+            page.body.contains(&format!("<a href=\"{job_link}\">")),
+            "{}",
+            page.body
+        );
+
+        // The same conversation, streamed: token events, then done with the job link.
+        let csrf = page.csrf();
+        let started = std::time::Instant::now();
+        let sse = b
+            .post(
+                "/assistant/stream",
+                &[("csrf", &csrf), ("text", "is my scooter ready?")],
+            )
+            .await;
+        assert_eq!(sse.status, 200);
+        let (tok, done) = (
+            sse.body.find("event: token").expect("a token event"),
+            sse.body.find("event: done").expect("a done event"),
+        );
+        assert!(tok < done, "{}", sse.body);
+        assert!(sse.body.contains(&job_link), "{}", sse.body);
+        assert!(
+            !sse.body.contains("\"result\""),
+            "tool results stay on the server"
+        );
+        println!("{backend:?}: streamed reply in {:?}", started.elapsed());
+        // Both turns are in the stored conversation the page shows.
+        let page = b.get("/assistant").await;
+        assert!(page.body.contains("is my scooter ready?"));
+
+        // search_kb: the client's question no rule takes finds the client note, never the staff one.
+        let page = ask(&mut b, "how does the hibernatus routine work?").await;
+        assert!(
+            page.body.contains("Winter battery storage"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("half charge"), "{}", page.body);
+        assert!(!page.body.contains("WALRUSMARGIN") && !page.body.contains("Supplier margins"));
+
+        // --- a visitor: their own anonymous conversation, public look-ups only ---
+        let mut v = Browser::new(&public);
+        // The client's conversation cookie does not carry over to someone signed out.
+        v.cookies
+            .insert("jj_chat".into(), b.cookies["jj_chat"].clone());
+        let page = v.get("/assistant").await;
+        assert!(!page.body.contains("where is my scooter?"), "{}", page.body);
+        let page = ask(&mut v, "where is my scooter?").await;
+        assert!(page.body.contains("sign in"), "{}", page.body);
+        assert!(!page.body.contains(&job.id));
+        assert_ne!(v.cookies["jj_chat"], b.cookies["jj_chat"]);
+        let page = ask(&mut v, "tell me about hibernatus supplier margin").await;
+        assert!(!page.body.contains("WALRUSMARGIN") && !page.body.contains("45 percent"));
+        // Bad input is a helpful page, not an error screen.
+        let csrf = page.csrf();
+        let bad = v
+            .post("/assistant", &[("csrf", &csrf), ("text", "   ")])
+            .await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("Type a message"), "{}", bad.body);
+
+        // --- the same in Chromium: the widget streams the answer ---
+        if browser_peers().is_some() {
+            let shots = repo_root()
+                .join("target/browser-artifacts")
+                .join(format!("assistant-{backend:?}").to_lowercase());
+            let out = run_browser_flow(
+                "assistant_flow.cjs",
+                &shots,
+                &[
+                    ("PUBLIC_URL", public.clone()),
+                    ("SESSION", grant.session_token.clone()),
+                    ("JOB_ID", job.id.clone()),
+                    ("STATUS_LABEL", status_label.clone()),
+                ],
+            )
+            .await;
+            if let Err(e) = &out {
+                panic!(
+                    "{backend:?}: assistant flow failed (screenshots in {}):\n{e}",
+                    shots.display()
+                );
+            }
+        }
+
+        site.stop().await;
+        r.stop().await;
+    }
+}
