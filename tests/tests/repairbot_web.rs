@@ -6,7 +6,8 @@
 //! the client's conversation, search_kb answers citing the client-visible document while a
 //! staff-only document never reaches a client's or a visitor's answer; and in Chromium, a signed-in
 //! client opens the assistant from the garage, asks "where is my scooter?" and sees the job's real
-//! status streamed in with a link to `/garage/jobs/<id>`. Screenshots land in
+//! status streamed in with a link to `/garage/jobs/<id>`. Then staff read both conversations in
+//! the portal (tools called, sources, the job linked to its portal page); clients may not list them. Screenshots land in
 //! `target/browser-artifacts/assistant-<backend>/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -77,7 +78,7 @@ async fn clients_and_visitors_ask_the_shop_on_the_site() {
         return;
     };
     for backend in backends() {
-        let dbs: Vec<TestDb> = ["garage", "jobs", "shop", "kb", "repairbot"]
+        let dbs: Vec<TestDb> = ["garage", "jobs", "shop", "kb", "repairbot", "portal"]
             .iter()
             .map(|s| TestDb::new(backend, s))
             .collect();
@@ -309,6 +310,69 @@ async fn clients_and_visitors_ask_the_shop_on_the_site() {
             }
         }
 
+        // --- staff read the conversations in the portal ---
+        let portal = start_portal(&dbs[5].url, &[("repairbot", r.grpc_url())], &[]).await;
+        wait_ready(&portal).await;
+        let mut staff = seed_staff(&dbs[5].url).await;
+        let mut desk = Browser::new(&portal.url(""));
+        assert_eq!(
+            staff_sign_in(&mut desk, &mut staff.desk).await.location,
+            "/jobs"
+        );
+        let (mine, theirs) = (b.cookies["jj_chat"].clone(), v.cookies["jj_chat"].clone());
+        let list = desk.get("/conversations").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        assert!(
+            list.body
+                .contains(&format!("href=\"/conversations/{mine}\""))
+        );
+        assert!(
+            list.body
+                .contains(&format!("href=\"/conversations/{theirs}\""))
+        );
+        assert!(list.body.contains(&client.id) && list.body.contains("visitor"));
+        let only = desk
+            .get(&format!("/conversations?client={}", client.id))
+            .await;
+        assert!(only.body.contains(&mine) && !only.body.contains(&theirs));
+        let one = desk.get(&format!("/conversations/{mine}")).await;
+        assert_eq!(one.status, 200, "{}", one.body);
+        for shown in [
+            "where is my scooter?",
+            "how does the hibernatus routine work?",
+            "job_status",
+            "search_kb",
+            "offline assistant",
+            "Winter battery storage",
+        ] {
+            assert!(one.body.contains(shown), "{shown}: {}", one.body);
+        }
+        assert!(one.body.contains(&format!("<a href=\"/jobs/{}\">", job.id)));
+        assert_eq!(
+            desk.get("/conversations/not-a-conversation").await.status,
+            404
+        );
+        assert_eq!(
+            desk.get("/conversations/conv_0000000000000000")
+                .await
+                .status,
+            404
+        );
+        // Clients cannot list conversations, even their own, over gRPC.
+        let mut bot =
+            omneuro_proto::repairbot::v1::repairbot_service_client::RepairbotServiceClient::new(
+                r.channel(),
+            );
+        let refused = bot
+            .list_conversations(auth::request(
+                &me,
+                omneuro_proto::repairbot::v1::ListConversationsRequest::default(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+
+        portal.stop().await;
         site.stop().await;
         r.stop().await;
     }
