@@ -171,11 +171,8 @@ impl pb::repairbot_service_server::RepairbotService for Repairbot {
         &self,
         req: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-        if let Actor::Client(_) = auth::actor(&req)? {
-            return Err(Status::permission_denied(
-                "only staff may list conversations",
-            ));
-        }
+        // Staff whose role may view clients (docs/ROLES.md); never a client or a fleet caller.
+        auth::require(&auth::actor(&req)?, auth::Permission::ViewClients)?;
         let r = req.into_inner();
         let client_id = match r.client_id.trim() {
             "" => None,
