@@ -549,3 +549,41 @@ async fn the_offline_assistant_answers_most_seeded_shop_questions_with_the_right
 /// The share the offline set must keep: 34/40 (85 %) measured on both databases when the set was
 /// written (the misses are listed in docs/adr/0015); the floor leaves two answers of slack.
 const FLOOR: f64 = 0.8;
+
+/// repairbot away: the page still opens, the form post says so on the page (503), and the stream
+/// answers with one friendly `error` event instead of breaking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_says_so_when_repairbot_is_away() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let port = free_port();
+    let site = start_site_at(port, &[("repairbot", closed)]).await;
+    let mut v = Browser::new(&site.url(""));
+    let page = v.get("/assistant").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let p = v
+        .post(
+            "/assistant",
+            &[("csrf", &csrf), ("text", "where is my scooter?")],
+        )
+        .await;
+    assert_eq!(p.status, 503, "{}", p.body);
+    assert!(p.body.contains("taking a break"), "{}", p.body);
+    // What was typed is kept in the form.
+    assert!(
+        p.body.contains(">where is my scooter?</textarea>"),
+        "{}",
+        p.body
+    );
+    let s = v
+        .post("/assistant/stream", &[("csrf", &csrf), ("text", "hello")])
+        .await;
+    assert_eq!(s.status, 200);
+    assert!(
+        s.body.starts_with("event: error\ndata: {\"message\":"),
+        "{}",
+        s.body
+    );
+    assert!(s.body.contains("taking a break"), "{}", s.body);
+    site.stop().await;
+}
