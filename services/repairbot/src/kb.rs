@@ -79,3 +79,30 @@ impl KbSearch for KbClient {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omneuro_platform::auth::StaffRole;
+
+    #[test]
+    fn clients_and_visitors_search_as_clients_staff_as_staff() {
+        let (who, aud) = audience(&Caller::Client("cli_a".into()));
+        assert_eq!(
+            (who, aud),
+            (Actor::Client("cli_a".into()), pb::Audience::Client)
+        );
+        // A visitor is never staff to kb: the client audience with no client (shop-wide only).
+        let (who, aud) = audience(&Caller::Visitor);
+        assert_eq!(aud, pb::Audience::Client);
+        assert!(matches!(who, Actor::System(_)));
+        let tech = Actor::Staff {
+            id: "stf_1".into(),
+            role: StaffRole::Tech,
+        };
+        assert_eq!(
+            audience(&Caller::Staff(tech.clone())),
+            (tech, pb::Audience::Staff)
+        );
+    }
+}
