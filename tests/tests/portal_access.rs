@@ -113,7 +113,9 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/jobs/{id}/assign") => "assign techs",
         ("POST", "/jobs/{id}/estimate") => "send estimates",
         ("GET" | "POST", "/walkin") => "open walk-ins",
-        ("GET", "/clients") => "view clients",
+        ("GET", "/clients") | ("GET", "/conversations") | ("GET", "/conversations/{id}") => {
+            "view clients"
+        }
         ("GET", "/invoices") | ("GET", "/invoices/{id}") | ("POST", "/invoices/{id}/void") => {
             "invoice"
         }
@@ -421,7 +423,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
     };
     let table = role_table();
     for backend in backends() {
-        let dbs: Vec<TestDb> = ["garage", "jobs", "billing", "shop", "portal"]
+        let dbs: Vec<TestDb> = ["garage", "jobs", "billing", "shop", "portal", "repairbot"]
             .iter()
             .map(|s| TestDb::new(backend, s))
             .collect();
@@ -448,7 +450,16 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
             ],
         )
         .await;
-        for svc in [&g, &sh, &jsvc, &bsvc] {
+        let rbot = start_domain(
+            "repairbot",
+            &dbs[5].url,
+            &[
+                ("OMNEURO__UPSTREAMS__JOBS", jsvc.grpc_url()),
+                ("OMNEURO__UPSTREAMS__SHOP", sh.grpc_url()),
+            ],
+        )
+        .await;
+        for svc in [&g, &sh, &jsvc, &bsvc, &rbot] {
             wait_ready(svc).await;
         }
         let ups = [
@@ -456,6 +467,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
             ("jobs", jsvc.grpc_url()),
             ("shop", sh.grpc_url()),
             ("billing", bsvc.grpc_url()),
+            ("repairbot", rbot.grpc_url()),
         ];
         let site = start_site(&ups).await;
         let portal = start_portal(&dbs[4].url, &ups, &mail).await;

@@ -8,7 +8,8 @@
 //! `password` and `totp` (the credential rules), `staff` (the guard: session cookie and the
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
-//! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter), `photos` (job
+//! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
+//! `conversations` (repairbot's conversations, read by staff), `photos` (job
 //! photos: streamed uploads with a hard cap, served back as the type jobs decided),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
 //! new products and fitment), `invoices` (invoices by status, voids and refunds),
@@ -23,6 +24,7 @@ pub mod board;
 pub mod catalog;
 pub mod cli;
 pub mod clients;
+pub mod conversations;
 pub mod fees;
 pub mod invoices;
 pub mod pages;
@@ -56,6 +58,7 @@ use omneuro_platform::secrets::SecretStore;
 use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::repairbot::v1::repairbot_service_client::RepairbotServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 pub const NAME: &str = "portal";
@@ -98,6 +101,8 @@ pub struct Portal {
     pub garage: GarageServiceClient<TracedChannel>,
     /// Invoices, refunds and revenue (lazy too).
     pub billing: BillingServiceClient<TracedChannel>,
+    /// The assistant's conversations, read by staff (lazy too).
+    pub repairbot: RepairbotServiceClient<TracedChannel>,
 }
 
 pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
@@ -124,6 +129,11 @@ pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
         garage: GarageServiceClient::new(grpc::channel(&cfg.upstreams.garage, connect, request)?),
         billing: BillingServiceClient::new(grpc::channel(
             &cfg.upstreams.billing,
+            connect,
+            request,
+        )?),
+        repairbot: RepairbotServiceClient::new(grpc::channel(
+            &cfg.upstreams.repairbot,
             connect,
             request,
         )?),

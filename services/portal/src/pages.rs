@@ -17,8 +17,8 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
 use crate::{
-    Portal, bench, board, catalog, clients, fees, invoices, photos, reports, roster, settings,
-    signin, stock, team, today, walkin,
+    Portal, bench, board, catalog, clients, conversations, fees, invoices, photos, reports, roster,
+    settings, signin, stock, team, today, walkin,
 };
 
 /// Who may use a route.
@@ -264,6 +264,20 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::ViewClients),
         "",
         web::get().to(clients::search)
+    ),
+    r!(
+        "GET",
+        "/conversations",
+        Can(P::ViewClients),
+        "",
+        web::get().to(conversations::list)
+    ),
+    r!(
+        "GET",
+        "/conversations/{id}",
+        Can(P::ViewClients),
+        "",
+        web::get().to(conversations::show)
     ),
     r!(
         "GET",

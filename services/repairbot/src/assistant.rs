@@ -419,6 +419,9 @@ pub fn system_prompt(caller: &Caller) -> String {
     )
 }
 
+/// The offline assistant's answer when nothing matched.
+const NO_MATCH: &str = "I couldn't match that to something I can look up. I can tell you the status of your repair or order, find a part, or show free drop-off times — or a person at the shop can help: reply here during opening hours or call the front desk.";
+
 /// The offline assistant: plain intent rules pick one tool; the answer says what it is and cites
 /// the record it used.
 async fn offline(tools: &Tools, caller: &Caller, text: &str) -> Draft {
@@ -459,17 +462,19 @@ async fn offline(tools: &Tools, caller: &Caller, text: &str) -> Draft {
                 Mode::Offline,
             );
         }
+        Intent::Unknown if tools.has_kb() => (tools::SEARCH_KB, json!({ "query": text })),
         Intent::Human | Intent::Unknown => {
-            return Draft::plain(
-                format!(
-                    "{preamble}\n\nI couldn't match that to something I can look up. I can tell you the status of your repair or order, find a part, or show free drop-off times — or a person at the shop can help: reply here during opening hours or call the front desk."
-                ),
-                Mode::Offline,
-            );
+            return Draft::plain(format!("{preamble}\n\n{NO_MATCH}"), Mode::Offline);
         }
     };
     let outcome = tools.run(caller, tool, &args.to_string()).await;
     let result: Value = serde_json::from_str(&outcome.record.result).unwrap_or(Value::Null);
+    if tool == tools::SEARCH_KB && outcome.sources.is_empty() {
+        // Nothing in the knowledge base either (or it is down): the usual "I couldn't match that".
+        let mut draft = Draft::plain(format!("{preamble}\n\n{NO_MATCH}"), Mode::Offline);
+        draft.tools = vec![outcome.record];
+        return draft;
+    }
     let body = describe(tool, &result);
     let mut draft = Draft::plain(format!("{preamble}\n\n{body}"), Mode::Offline);
     draft.sources = outcome.sources;
@@ -575,6 +580,14 @@ fn describe(tool: &str, r: &Value) -> String {
                 days.join(", "),
                 windows.join("; ")
             )
+        }
+        tools::SEARCH_KB => {
+            let passages = r["passages"].as_array().cloned().unwrap_or_default();
+            let lines: Vec<String> = passages
+                .iter()
+                .map(|p| format!("• {}: {}", s(&p["title"]), s(&p["text"]).trim()))
+                .collect();
+            format!("From the shop's notes:\n{}", lines.join("\n"))
         }
         _ => String::new(),
     }

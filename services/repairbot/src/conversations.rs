@@ -292,3 +292,64 @@ pub fn tokens_since(conn: &mut DbConnection, since: NaiveDateTime) -> Result<u64
         .map(|(p, c)| u64::try_from(p.saturating_add(c)).unwrap_or(0))
         .sum())
 }
+
+/// A conversation in a list: how many messages, the latest one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub conversation: Conversation,
+    pub message_count: u32,
+    pub last_message: String,
+    pub last_at: NaiveDateTime,
+}
+
+/// The newest `limit` conversations (by start), optionally one client's, with their last message.
+pub fn list(
+    conn: &mut DbConnection,
+    client_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Summary>, DbError> {
+    use crate::schema::messages::dsl as ms;
+    let mut q = conversations::table
+        .select((
+            conversations::id,
+            conversations::channel,
+            conversations::client_id,
+            conversations::started_at,
+        ))
+        .order((conversations::started_at.desc(), conversations::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(c) = client_id {
+        q = q.filter(conversations::client_id.eq(c.to_owned()));
+    }
+    let rows: Vec<(String, String, Option<String>, NaiveDateTime)> = q.load(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, channel, client_id, started_at) in rows {
+        let count: i64 = ms::messages
+            .filter(ms::conversation_id.eq(&id))
+            .count()
+            .get_result(conn)?;
+        let last: Option<(String, NaiveDateTime)> = ms::messages
+            .filter(ms::conversation_id.eq(&id))
+            .order(ms::seq.desc())
+            .select((ms::content, ms::created_at))
+            .first(conn)
+            .optional()?;
+        let (last_message, last_at) = match last {
+            Some((text, at)) => (text.chars().take(160).collect(), at),
+            None => (String::new(), started_at),
+        };
+        out.push(Summary {
+            conversation: Conversation {
+                id,
+                channel: Channel::parse(&channel).unwrap_or(Channel::Web),
+                client_id,
+                started_at,
+            },
+            message_count: u32::try_from(count).unwrap_or(u32::MAX),
+            last_message,
+            last_at,
+        });
+    }
+    Ok(out)
+}

@@ -166,6 +166,46 @@ impl pb::repairbot_service_server::RepairbotService for Repairbot {
         });
         Ok(Response::new(Box::pin(stream)))
     }
+
+    async fn list_conversations(
+        &self,
+        req: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        // Staff whose role may view clients (docs/ROLES.md); never a client or a fleet caller.
+        auth::require(&auth::actor(&req)?, auth::Permission::ViewClients)?;
+        let r = req.into_inner();
+        let client_id = match r.client_id.trim() {
+            "" => None,
+            id if ids::is_valid("cli", id) => Some(id.to_owned()),
+            id => {
+                return Err(Status::invalid_argument(format!(
+                    "`{}` is not a client id (cli_…)",
+                    id.chars().take(40).collect::<String>()
+                )));
+            }
+        };
+        let limit = match r.limit {
+            0 => 50,
+            n => i64::from(n.min(200)),
+        };
+        let list = self
+            .db
+            .run(move |conn| conversations::list(conn, client_id.as_deref(), limit))
+            .await?;
+        Ok(Response::new(pb::ListConversationsResponse {
+            conversations: list
+                .into_iter()
+                .map(|s| pb::ConversationSummary {
+                    conversation: Some(to_pb(s.conversation)),
+                    message_count: s.message_count,
+                    last_message: s.last_message,
+                    last_at: Some(Timestamp {
+                        unix_micros: s.last_at.and_utc().timestamp_micros(),
+                    }),
+                })
+                .collect(),
+        }))
+    }
 }
 
 fn event_to_pb(e: Event) -> pb::ReplyEvent {

@@ -7,6 +7,7 @@ pub mod assistant;
 pub mod conversations;
 pub mod grpc;
 pub mod intent;
+pub mod kb;
 pub mod llm;
 pub mod schema;
 pub mod tools;
@@ -22,6 +23,7 @@ use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::secrets::{SecretStore, names};
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
 use omneuro_proto::repairbot::v1::repairbot_service_server::{
     RepairbotServiceServer, SERVICE_NAME,
 };
@@ -53,11 +55,13 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             Duration::from_millis(up.request_timeout_ms),
         )
     };
-    // search_kb waits for kb's Search RPC (tools::KbSearch); until then it is not offered.
+    // search_kb: kb's Search RPC, made as the caller ([upstreams] kb).
+    let kb: Arc<dyn tools::KbSearch> =
+        Arc::new(kb::KbClient::new(KbServiceClient::new(channel(&up.kb)?)));
     let tools = tools::Tools::new(
         JobsServiceClient::new(channel(&up.jobs)?),
         ShopServiceClient::new(channel(&up.shop)?),
-        None,
+        Some(kb),
     );
     let limits = assistant::Limits::new(cfg.llm.per_client_per_minute, cfg.llm.daily_token_budget);
     let assistant = Arc::new(assistant::Assistant::new(db.clone(), tools, limits));

@@ -6,8 +6,8 @@
 //! refuses job and order look-ups for visitors itself ("sign in first"). Public look-ups
 //! (products, free drop-off slots) are made as `system:repairbot`.
 //!
-//! `search_kb` sits behind [`KbSearch`] so the knowledge base can be wired in when its Search RPC
-//! exists; without one the tool is not offered.
+//! `search_kb` sits behind [`KbSearch`] (kb's Search RPC in [`crate::kb`], also made as the
+//! caller); without one the tool is not offered.
 
 use std::sync::Arc;
 
@@ -116,6 +116,11 @@ impl Tools {
         kb: Option<Arc<dyn KbSearch>>,
     ) -> Self {
         Self { jobs, shop, kb }
+    }
+
+    /// Whether the knowledge base is connected (search_kb offered).
+    pub fn has_kb(&self) -> bool {
+        self.kb.is_some()
     }
 
     /// The tools offered to the model for this caller.

@@ -16,6 +16,7 @@ macro_rules! signed_in {
 }
 
 pub mod account;
+pub mod assistant;
 pub mod cache;
 pub mod pages;
 pub mod quote;

@@ -125,6 +125,7 @@ impl SiteState {
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig, state: Data<SiteState>) {
     cfg.app_data(state).route("/", get().to(home));
     account::routes(cfg);
+    crate::assistant::routes(cfg);
     crate::repairs::routes(cfg);
     crate::store::routes(cfg);
     crate::quote::routes(cfg);

@@ -8,7 +8,11 @@ use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::repairbot::v1::repairbot_service_client::RepairbotServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
+
+/// The longest a reply from repairbot (model and tools included) may take.
+const REPLY_LIMIT: Duration = Duration::from_secs(90);
 
 #[derive(Clone)]
 pub struct Upstreams {
@@ -16,6 +20,8 @@ pub struct Upstreams {
     pub jobs: JobsServiceClient<TracedChannel>,
     pub shop: ShopServiceClient<TracedChannel>,
     pub billing: BillingServiceClient<TracedChannel>,
+    /// With a longer per-call limit: a streamed reply may take the model a while.
+    pub repairbot: RepairbotServiceClient<TracedChannel>,
 }
 
 impl Upstreams {
@@ -28,6 +34,11 @@ impl Upstreams {
             jobs: JobsServiceClient::new(ch(&cfg.jobs)?),
             shop: ShopServiceClient::new(ch(&cfg.shop)?),
             billing: BillingServiceClient::new(ch(&cfg.billing)?),
+            repairbot: RepairbotServiceClient::new(grpc::channel(
+                &cfg.repairbot,
+                connect,
+                request.max(REPLY_LIMIT),
+            )?),
         })
     }
 }
