@@ -63,11 +63,13 @@ async fn job_changes_wait_while_kb_is_down_and_catch_up_when_it_is_back() {
         return;
     };
     for backend in backends() {
-        let (gdb, jdb, kdb) = (
+        let (gdb, jdb, kdb, sdb) = (
             TestDb::new(backend, "garage"),
             TestDb::new(backend, "jobs"),
             TestDb::new(backend, "kb"),
+            TestDb::new(backend, "shop"),
         );
+        let shop = start_domain("shop", &sdb.url, &[]).await;
         let g = start_domain(
             "garage",
             &gdb.url,
@@ -82,6 +84,7 @@ async fn job_changes_wait_while_kb_is_down_and_catch_up_when_it_is_back() {
             &[
                 ("OMNEURO__MAIL__SMTP_URL", sink.url()),
                 ("OMNEURO__UPSTREAMS__GARAGE", g.grpc_url()),
+                ("OMNEURO__UPSTREAMS__SHOP", shop.grpc_url()),
                 ("OMNEURO__UPSTREAMS__KB", kb_url.clone()),
                 ("OMNEURO__UPSTREAMS__CONNECT_TIMEOUT_MS", "300".to_owned()),
                 ("OMNEURO__WORKER__POLL_MS", "100".to_owned()),
@@ -89,8 +92,9 @@ async fn job_changes_wait_while_kb_is_down_and_catch_up_when_it_is_back() {
             ],
         )
         .await;
-        wait_ready(&g).await;
-        wait_ready(&jsvc).await;
+        for r in [&g, &shop, &jsvc] {
+            wait_ready(r).await;
+        }
         let mut gc =
             omneuro_proto::garage::v1::garage_service_client::GarageServiceClient::new(g.channel());
         let mut j = JobsServiceClient::new(jsvc.channel());
@@ -214,8 +218,61 @@ async fn job_changes_wait_while_kb_is_down_and_catch_up_when_it_is_back() {
             vec![("is_model".into(), true, "model:begode master".into())]
         );
 
+        // A part line: the document lists it and the graph has job -used_part-> product.
+        let product =
+            omneuro_proto::shop::v1::shop_service_client::ShopServiceClient::new(shop.channel())
+                .list_products(omneuro_proto::shop::v1::ListProductsRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .products
+                .remove(0);
+        j.add_part(auth::request(
+            &tech(),
+            jpb::AddPartRequest {
+                job_id: job.id.clone(),
+                product_id: product.id.clone(),
+                quantity: 2,
+            },
+        ))
+        .await
+        .unwrap();
+        let want = vec![(
+            "used_part".to_owned(),
+            true,
+            format!("product:{}", product.id),
+        )];
+        let kc2 = kc.clone();
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                let (mut kc, want, id) = (kc2.clone(), want.clone(), job.id.clone());
+                async move { neighbours(&mut kc, ("job", &id), &["used_part"]).await == want }
+            })
+            .await,
+            "{backend:?}: the part reached the graph"
+        );
+        let doc_id = staff_hits(&kb_url, "Begode Master")
+            .await
+            .into_iter()
+            .find(|h| h.source_ref == source)
+            .expect("the job document")
+            .document_id;
+        let body = kc
+            .get_document(auth::request(
+                &tech(),
+                pb::GetDocumentRequest { id: doc_id },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .document
+            .unwrap()
+            .body;
+        assert!(body.contains(&format!("2 × {}", product.name)), "{body}");
+
         k.stop().await;
         jsvc.stop().await;
+        shop.stop().await;
         g.stop().await;
     }
 }
