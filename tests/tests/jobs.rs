@@ -580,6 +580,8 @@ async fn a_killed_jobs_loses_no_notification_and_sends_none_twice() {
         };
         // Booked while the worker is off: the confirmation is committed to the outbox only.
         let mut jobs = Proc::spawn("jobs", &env(false), &tmp.0);
+        // Ready means migrated: an RPC can answer while the last migrations still run.
+        jobs.wait_ready().await;
         let url = jobs.grpc_url();
         let mut j = Jobs::new(
             tonic::transport::Endpoint::from_shared(url)

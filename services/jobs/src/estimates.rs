@@ -12,6 +12,7 @@ use omneuro_platform::error::{DomainError, text};
 use omneuro_platform::ids;
 use serde::{Deserialize, Serialize};
 
+use crate::kbsync;
 use crate::outbox::{self, Kind};
 use crate::schema::{estimates, job_lines, job_notes, work_orders};
 use crate::workorders::{self, Status};
@@ -102,17 +103,20 @@ pub fn add_note(
     if body.is_empty() {
         return Err(DomainError::invalid("Write something in the note."));
     }
-    workorders::get(conn, job_id, None)?;
     let id = ids::new_id("note");
-    diesel::insert_into(job_notes::table)
-        .values((
-            job_notes::id.eq(&id),
-            job_notes::job_id.eq(job_id),
-            job_notes::at.eq(now),
-            job_notes::author.eq(author),
-            job_notes::body.eq(&body),
-        ))
-        .execute(conn)?;
+    write_transaction(conn, |c| {
+        workorders::get(c, job_id, None)?;
+        diesel::insert_into(job_notes::table)
+            .values((
+                job_notes::id.eq(&id),
+                job_notes::job_id.eq(job_id),
+                job_notes::at.eq(now),
+                job_notes::author.eq(author),
+                job_notes::body.eq(&body),
+            ))
+            .execute(c)?;
+        kbsync::enqueue(c, job_id, kbsync::Event::Note, now)
+    })?;
     Ok(Note {
         id,
         at: now,
@@ -241,21 +245,24 @@ fn insert_line(
         return Err(DomainError::invalid("not a line id"));
     }
     let id = line_id.to_owned();
-    diesel::insert_into(job_lines::table)
-        .values((
-            job_lines::id.eq(&id),
-            job_lines::job_id.eq(job_id),
-            job_lines::kind.eq(kind),
-            job_lines::description.eq(description),
-            job_lines::product_id.eq(product_id),
-            job_lines::quantity.eq(quantity),
-            job_lines::hours_hundredths.eq(hours_hundredths),
-            job_lines::unit_price_cents.eq(unit_price_cents),
-            job_lines::amount_cents.eq(amount_cents),
-            job_lines::added_by.eq(added_by),
-            job_lines::created_at.eq(now),
-        ))
-        .execute(conn)?;
+    write_transaction(conn, |c| {
+        diesel::insert_into(job_lines::table)
+            .values((
+                job_lines::id.eq(&id),
+                job_lines::job_id.eq(job_id),
+                job_lines::kind.eq(kind),
+                job_lines::description.eq(description),
+                job_lines::product_id.eq(product_id),
+                job_lines::quantity.eq(quantity),
+                job_lines::hours_hundredths.eq(hours_hundredths),
+                job_lines::unit_price_cents.eq(unit_price_cents),
+                job_lines::amount_cents.eq(amount_cents),
+                job_lines::added_by.eq(added_by),
+                job_lines::created_at.eq(now),
+            ))
+            .execute(c)?;
+        kbsync::enqueue(c, job_id, kbsync::Event::LineAdded, now)
+    })?;
     Ok(Line {
         id,
         kind: kind.into(),
@@ -291,16 +298,23 @@ pub fn remove_line(
     line_id: &str,
 ) -> Result<(), DomainError> {
     open_job(conn, job_id)?;
-    let n = diesel::delete(
-        job_lines::table
-            .filter(job_lines::id.eq(line_id))
-            .filter(job_lines::job_id.eq(job_id)),
-    )
-    .execute(conn)?;
-    if n == 0 {
-        return Err(DomainError::not_found("No such line on this job."));
-    }
-    Ok(())
+    write_transaction(conn, |c| {
+        let n = diesel::delete(
+            job_lines::table
+                .filter(job_lines::id.eq(line_id))
+                .filter(job_lines::job_id.eq(job_id)),
+        )
+        .execute(c)?;
+        if n == 0 {
+            return Err(DomainError::not_found("No such line on this job."));
+        }
+        kbsync::enqueue(
+            c,
+            job_id,
+            kbsync::Event::LineRemoved,
+            omneuro_platform::db::now_utc(),
+        )
+    })
 }
 
 pub fn lines(conn: &mut DbConnection, job_id: &str) -> Result<Vec<Line>, DomainError> {

@@ -2,7 +2,8 @@
 //!
 //! Layout — domain (no proto, no transport): `booking` (the rules as data and the availability
 //! maths), `booking_store` (rules, window load, book/reschedule in the database), `workorders`
-//! (status workflow, history, status links), `outbox` (notifications written with the change),
+//! (status workflow, history, status links), `outbox` (notifications written with the change), `kbsync` (jobs into kb through
+//! their own outbox, ADR 0014),
 //! `offerings`, `photos` (job photos: the checks and their rows; the bytes in the photo store), `reports` (the owner's weekly figures: jobs by status, turnaround, parts used); `notify` (the worker that delivers the outbox by email and SMS, and queues
 //! reminders); `grpc` (the `JobsService` RPCs, who may call them, proto mapping); `schema`. `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
@@ -10,6 +11,7 @@ pub mod booking;
 pub mod booking_store;
 pub mod estimates;
 pub mod grpc;
+pub mod kbsync;
 pub mod notify;
 pub mod offerings;
 pub mod outbox;
@@ -33,6 +35,7 @@ use omneuro_platform::secrets::SecretStore;
 use omneuro_platform::sms::Sms;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_server::{JobsServiceServer, SERVICE_NAME};
+use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
 pub const NAME: &str = "jobs";
@@ -67,6 +70,12 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Duration::from_millis(up.connect_timeout_ms),
         Duration::from_millis(up.request_timeout_ms),
     )?);
+    // Lazy: jobs starts (and keeps working) without kb; its rows wait in `kb_outbox`.
+    let kb = KbServiceClient::new(omneuro_platform::grpc::channel(
+        &up.kb,
+        Duration::from_millis(up.connect_timeout_ms),
+        Duration::from_millis(up.request_timeout_ms),
+    )?);
     let photos = Blobs::new(
         DiskStore::from_config(&cfg.photos, cfg.environment)
             .context("the photo store ([photos] dir)")?,
@@ -85,6 +94,13 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     };
     let mut app = App::domain(&cfg, db.clone(), spec).await?;
     if cfg.worker.enabled {
+        let sync = kbsync::KbSync {
+            db: db.clone(),
+            garage: garage.clone(),
+            kb,
+            worker: cfg.worker.clone(),
+        };
+        app.spawn_worker("kb_sync", move |stop| sync.run(stop));
         let notifier = notify::Notifier {
             db,
             mailer,
@@ -95,7 +111,9 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         };
         app.spawn_worker("notifications", move |stop| notifier.run(stop));
     } else {
-        tracing::warn!("worker.enabled = false: notifications wait in the outbox");
+        tracing::warn!(
+            "worker.enabled = false: notifications and kb updates wait in their outboxes"
+        );
     }
     Ok(app)
 }

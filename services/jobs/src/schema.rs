@@ -185,3 +185,18 @@ diesel::table! {
 }
 
 diesel::joinable!(job_photos -> work_orders (job_id));
+
+diesel::table! {
+    kb_outbox (id) {
+        id -> Text,
+        job_id -> Text,
+        event -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Text,
+        created_at -> Timestamp,
+        done_at -> Nullable<Timestamp>,
+    }
+}

@@ -13,6 +13,7 @@ use omneuro_platform::db::{DbConnection, write_transaction};
 use omneuro_platform::error::{DomainError, text};
 use omneuro_platform::ids;
 
+use crate::kbsync;
 use crate::outbox::{self, Kind};
 use crate::schema::{appointments, work_order_events, work_orders};
 
@@ -454,6 +455,7 @@ pub fn insert(
         ))
         .execute(conn)?;
     record(conn, &id, o.actor, None, Status::Intake, o.note, now)?;
+    kbsync::enqueue(conn, &id, kbsync::Event::Created, now)?;
     Ok(id)
 }
 
@@ -523,6 +525,7 @@ pub fn move_status(
             ));
         }
         record(c, &w.id, actor, Some(w.status), to, &note, now)?;
+        kbsync::enqueue(c, &w.id, kbsync::Event::StatusChanged, now)?;
         if to == Status::Canceled {
             release_appointment(c, &w.id, now)?;
         }

@@ -5,6 +5,7 @@
 //! | `PutDocument`, `DeleteDocument` | staff (any role), system workers |
 //! | `GetDocument`, `Search` | anyone known; a client only sees client-visible documents that are shop-wide or their own |
 //! | `RebuildIndex` | system callers (`kb rebuild-index`), the owner |
+//! | `Neighbours`, `JobsMentioning`, `PartsForSymptom`, `Path` | staff (any role), system workers |
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::documents::{Document, PutOutcome, Visibility};
 use crate::extract::SourceFormat;
+use crate::graph::{self, EdgeKind, EntityKind, EntityRef};
 use crate::service::{Audience, Content, Hit, Kb, KbError, PutInput};
 
 impl From<KbError> for Status {
@@ -51,6 +53,54 @@ fn may_write(actor: &Actor) -> Result<(), Status> {
         Actor::Client(_) => Err(Status::permission_denied(
             "only shop staff may change the knowledge base",
         )),
+    }
+}
+
+fn may_query_graph(actor: &Actor) -> Result<(), Status> {
+    match actor {
+        Actor::Staff { .. } | Actor::System(_) => Ok(()),
+        Actor::Client(_) => Err(Status::permission_denied(
+            "the knowledge graph is for shop staff",
+        )),
+    }
+}
+
+fn entity_ref(r: Option<pb::EntityRef>, what: &str) -> Result<EntityRef, Status> {
+    let r = r.ok_or_else(|| Status::invalid_argument(format!("name the {what} (kind and key)")))?;
+    EntityRef::parse(&r.kind, &r.key).map_err(|m| Status::invalid_argument(format!("{what}: {m}")))
+}
+
+fn model_ref(name: &str) -> Result<EntityRef, Status> {
+    EntityRef::new(EntityKind::Model, name)
+        .map_err(|_| Status::invalid_argument("name the make and model (\"King Song S22\")"))
+}
+
+fn links(list: Vec<pb::Link>) -> Result<Vec<graph::Link>, Status> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let kind = EdgeKind::parse(&l.kind).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "links[{i}]: `{}` is not an edge kind (owns, is_model, serviced_in, used_part, fits, mentions, about)",
+                    l.kind
+                ))
+            })?;
+            Ok(graph::Link {
+                kind,
+                from: entity_ref(l.from, &format!("links[{i}].from"))?,
+                to: entity_ref(l.to, &format!("links[{i}].to"))?,
+                from_label: l.from_label,
+                to_label: l.to_label,
+            })
+        })
+        .collect()
+}
+
+fn entity_to_pb(e: graph::Entity) -> pb::Entity {
+    pb::Entity {
+        kind: e.r.kind.as_str().to_owned(),
+        key: e.r.key,
+        label: e.label,
     }
 }
 
@@ -202,6 +252,7 @@ impl pb::kb_service_server::KbService for KbGrpc {
                 visibility,
                 owner_client: nonempty(req.owner_client_id),
                 source_ref: nonempty(req.source_ref),
+                links: links(req.links)?,
             })
             .await?;
         Ok(Response::new(pb::PutDocumentResponse {
@@ -261,6 +312,100 @@ impl pb::kb_service_server::KbService for KbGrpc {
         let hits = self.kb.search(req.query, limit, audience).await?;
         Ok(Response::new(pb::SearchResponse {
             hits: hits.into_iter().map(hit_to_pb).collect(),
+        }))
+    }
+
+    async fn neighbours(
+        &self,
+        req: Request<pb::NeighboursRequest>,
+    ) -> Result<Response<pb::NeighboursResponse>, Status> {
+        may_query_graph(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let of = entity_ref(req.entity, "entity")?;
+        let kinds = req
+            .edge_kinds
+            .iter()
+            .map(|k| {
+                EdgeKind::parse(k)
+                    .ok_or_else(|| Status::invalid_argument(format!("`{k}` is not an edge kind")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let (me, list) = self.kb.neighbours(of, kinds, limit).await?;
+        Ok(Response::new(pb::NeighboursResponse {
+            entity: Some(entity_to_pb(me)),
+            neighbours: list
+                .into_iter()
+                .map(|n| pb::Neighbour {
+                    entity: Some(entity_to_pb(n.entity)),
+                    edge_kind: n.edge.as_str().to_owned(),
+                    outgoing: n.outgoing,
+                    source_refs: n.source_refs,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn jobs_mentioning(
+        &self,
+        req: Request<pb::JobsMentioningRequest>,
+    ) -> Result<Response<pb::JobsMentioningResponse>, Status> {
+        may_query_graph(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let model = model_ref(&req.make_model)?;
+        let jobs = self.kb.jobs_mentioning(model, req.text).await?;
+        Ok(Response::new(pb::JobsMentioningResponse {
+            jobs: jobs
+                .into_iter()
+                .map(|m| pb::JobMatch {
+                    job: Some(entity_to_pb(m.job)),
+                    source_ref: m.source_ref,
+                    document_id: m.document_id,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn parts_for_symptom(
+        &self,
+        req: Request<pb::PartsForSymptomRequest>,
+    ) -> Result<Response<pb::PartsForSymptomResponse>, Status> {
+        may_query_graph(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let model = model_ref(&req.model)?;
+        let parts = self.kb.parts_for_symptom(model, req.symptom).await?;
+        Ok(Response::new(pb::PartsForSymptomResponse {
+            parts: parts
+                .into_iter()
+                .map(|p| pb::PartUse {
+                    part: Some(entity_to_pb(p.part)),
+                    job_ids: p.jobs,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn path(
+        &self,
+        req: Request<pb::PathRequest>,
+    ) -> Result<Response<pb::PathResponse>, Status> {
+        may_query_graph(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let from = entity_ref(req.from, "from")?;
+        let to = entity_ref(req.to, "to")?;
+        let depth = usize::try_from(req.max_depth).unwrap_or(usize::MAX);
+        let steps = self.kb.path(from, to, depth).await?;
+        Ok(Response::new(pb::PathResponse {
+            found: steps.is_some(),
+            steps: steps
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| pb::PathStep {
+                    entity: Some(entity_to_pb(s.entity)),
+                    edge_kind: s.edge.map(|e| e.as_str().to_owned()).unwrap_or_default(),
+                    forward: s.forward,
+                })
+                .collect(),
         }))
     }
 

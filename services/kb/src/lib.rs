@@ -3,7 +3,8 @@
 //! Layout — domain: `extract` (text, Markdown, HTML, PDF text layer; size and binary checks),
 //! `chunking` (heading- and paragraph-aware chunks with overlap), `documents` (documents and chunks
 //! in the database, de-duplication, replacement by source ref), `search` (the tantivy BM25 index,
-//! derived from the database), `redact` (personal data out of client-facing text), `service` (the
+//! derived from the database), `redact` (personal data out of client-facing text), `graph` (entities and edges from
+//! documents' links and mentions, and the graph queries), `service` (the
 //! operations: ingest, delete, search by audience, rebuild); `grpc` (the `KbService` RPCs, who may
 //! call them, proto mapping); `cli` (`kb ingest`, `kb rebuild-index`); `schema` (diesel tables).
 //! `main.rs` runs a command-line step or [`omneuro_platform::app::main`] with [`build`].
@@ -12,6 +13,7 @@ pub mod chunking;
 pub mod cli;
 pub mod documents;
 pub mod extract;
+pub mod graph;
 pub mod grpc;
 pub mod redact;
 pub mod schema;

@@ -28,5 +28,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    entities (id) {
+        id -> Text,
+        kind -> Text,
+        key -> Text,
+        label -> Text,
+    }
+}
+
+diesel::table! {
+    edges (from_entity, to_entity, kind, document_id) {
+        from_entity -> Text,
+        to_entity -> Text,
+        kind -> Text,
+        source_ref -> Text,
+        document_id -> Text,
+    }
+}
+
 diesel::joinable!(chunks -> documents (document_id));
-diesel::allow_tables_to_appear_in_same_query!(documents, chunks);
+diesel::joinable!(edges -> documents (document_id));
+diesel::allow_tables_to_appear_in_same_query!(documents, chunks, entities, edges);

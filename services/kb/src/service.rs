@@ -21,6 +21,7 @@ use crate::documents::{
     self, Document, HEADING_SEP, NewDocument, PutOutcome, StoredChunk, Visibility,
 };
 use crate::extract::{self, ExtractError, SourceFormat};
+use crate::graph::{self, DocFacts, EdgeKind, EntityRef, JobMatch, Link, Neighbour, PartUse, Step};
 use crate::redact;
 use crate::search::{IndexedChunk, Scope, SearchIndex};
 
@@ -99,6 +100,8 @@ pub struct PutInput {
     pub visibility: Visibility,
     pub owner_client: Option<String>,
     pub source_ref: Option<String>,
+    /// Structured facts for the knowledge graph; replaced with the document.
+    pub links: Vec<Link>,
 }
 
 /// Whom a search answers for.
@@ -196,8 +199,15 @@ impl Kb {
     }
 
     /// Extracts, chunks, stores and indexes a document; replaces a changed one with the same source ref.
-    pub async fn put(&self, input: PutInput) -> Result<(Document, PutOutcome), KbError> {
+    pub async fn put(&self, mut input: PutInput) -> Result<(Document, PutOutcome), KbError> {
         let limit = self.max_document_bytes;
+        if input.links.len() > graph::MAX_LINKS {
+            return Err(KbError::Invalid(format!(
+                "a document carries at most {} links",
+                graph::MAX_LINKS
+            )));
+        }
+        let links = std::mem::take(&mut input.links);
         // Extraction (PDF parsing) and chunking are CPU work: off the async threads.
         let (doc, chunks) = db::blocking(move || -> Result<_, KbError> {
             let text = match input.content {
@@ -255,6 +265,18 @@ impl Kb {
                 )) => KbError::Concurrent,
                 e => KbError::Db(e),
             })?;
+        // The graph follows the stored document: its edges are replaced every time it is put (also
+        // when the text is unchanged, so links and the dictionary catch up on a re-delivery).
+        let facts = DocFacts {
+            document_id: stored.id.clone(),
+            source_ref: stored.source_ref.clone(),
+            title: stored.title.clone(),
+            body: stored.body.clone(),
+            links,
+        };
+        self.db
+            .run(move |c| db::write_transaction(c, |c| graph::replace(c, &facts)))
+            .await?;
         if outcome != PutOutcome::Unchanged {
             let id = stored.id.clone();
             let rows = self.db.run(move |c| documents::chunks_of(c, &id)).await?;
@@ -366,6 +388,92 @@ impl Kb {
                 .then_with(|| a.chunk.id.cmp(&b.chunk.id))
         });
         Ok(hits)
+    }
+
+    /// The entity, or NOT_FOUND.
+    async fn known(&self, r: EntityRef) -> Result<graph::Entity, KbError> {
+        let what = r.id();
+        self.db
+            .run(move |c| graph::entity(c, &r))
+            .await?
+            .ok_or_else(|| KbError::NotFound(format!("the graph has no {what}")))
+    }
+
+    /// The entity and its neighbours (see [`graph::neighbours`]); `limit` 0 means 100.
+    pub async fn neighbours(
+        &self,
+        of: EntityRef,
+        kinds: Vec<EdgeKind>,
+        limit: usize,
+    ) -> Result<(graph::Entity, Vec<Neighbour>), KbError> {
+        let me = self.known(of.clone()).await?;
+        let limit = if limit == 0 {
+            MAX_LIMIT
+        } else {
+            limit.min(1_000)
+        };
+        let list = self
+            .db
+            .run(move |c| graph::neighbours(c, &of, &kinds, limit))
+            .await?;
+        Ok((me, list))
+    }
+
+    /// Past jobs on a make/model whose document mentions `text` (see [`graph::jobs_mentioning`]).
+    pub async fn jobs_mentioning(
+        &self,
+        model: EntityRef,
+        text: String,
+    ) -> Result<Vec<JobMatch>, KbError> {
+        if text.trim().is_empty() {
+            return Err(KbError::Invalid("say what the jobs should mention".into()));
+        }
+        self.known(model.clone()).await?;
+        Ok(self
+            .db
+            .run(move |c| graph::jobs_mentioning(c, &model, &text))
+            .await?)
+    }
+
+    /// Parts most used on a make/model's jobs that mention `symptom`.
+    pub async fn parts_for_symptom(
+        &self,
+        model: EntityRef,
+        symptom: String,
+    ) -> Result<Vec<PartUse>, KbError> {
+        if symptom.trim().is_empty() {
+            return Err(KbError::Invalid("say which symptom".into()));
+        }
+        self.known(model.clone()).await?;
+        Ok(self
+            .db
+            .run(move |c| graph::parts_for_symptom(c, &model, &symptom))
+            .await?)
+    }
+
+    /// A shortest path between two entities; `max_depth` 0 means the default (4), at most 6.
+    pub async fn path(
+        &self,
+        from: EntityRef,
+        to: EntityRef,
+        max_depth: usize,
+    ) -> Result<Option<Vec<Step>>, KbError> {
+        let depth = match max_depth {
+            0 => graph::DEFAULT_DEPTH,
+            n if n > graph::MAX_DEPTH => {
+                return Err(KbError::Invalid(format!(
+                    "max_depth is at most {}",
+                    graph::MAX_DEPTH
+                )));
+            }
+            n => n,
+        };
+        self.known(from.clone()).await?;
+        self.known(to.clone()).await?;
+        Ok(self
+            .db
+            .run(move |c| graph::path(c, &from, &to, depth))
+            .await?)
     }
 
     /// The whole index again from the database (documents stored before chunking are chunked first).

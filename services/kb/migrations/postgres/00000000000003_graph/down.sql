@@ -1,0 +1,2 @@
+DROP TABLE edges;
+DROP TABLE entities;
