@@ -22,6 +22,7 @@ use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
 use omneuro_platform::secrets::{SecretStore, names};
+use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
 use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
 use omneuro_proto::repairbot::v1::repairbot_service_server::{
@@ -95,12 +96,37 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             });
         }
     }
+    // Telnyx webhooks: checked with the account's public key; without it they are refused (503)
+    // and Telnyx retries, so nothing is acknowledged unchecked.
+    let secrets = SecretStore::from_config(&cfg.secrets).await;
+    let public_key = match secrets.get(names::TELNYX_PUBLIC_KEY).await {
+        Ok(k) => {
+            let parsed = webhooks::parse_public_key(k.expose());
+            if parsed.is_none() {
+                tracing::error!(
+                    "the Telnyx public key is not base64 of 32 bytes: SMS webhooks are refused"
+                );
+            }
+            parsed
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no Telnyx public key: SMS webhooks are refused until it is set");
+            None
+        }
+    };
+    let telnyx = actix_web::web::Data::new(webhooks::Telnyx {
+        public_key,
+        garage: GarageServiceClient::new(channel(&up.garage)?),
+        db: db.clone(),
+    });
     let service = grpc::Repairbot::new(db.clone(), assistant);
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(RepairbotServiceServer::new(service)),
         grpc_services: vec![SERVICE_NAME],
-        http_routes: Some(Arc::new(webhooks::routes)),
+        http_routes: Some(Arc::new(move |c: &mut actix_web::web::ServiceConfig| {
+            webhooks::routes(c, telnyx.clone())
+        })),
         seed_demo: None,
     };
     App::domain(&cfg, db, spec).await

@@ -28,3 +28,11 @@ diesel::table! {
 
 diesel::joinable!(messages -> conversations (conversation_id));
 diesel::allow_tables_to_appear_in_same_query!(conversations, messages);
+
+diesel::table! {
+    telnyx_events (id) {
+        id -> Text,
+        event_type -> Text,
+        received_at -> Timestamp,
+    }
+}
