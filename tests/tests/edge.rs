@@ -226,7 +226,8 @@ async fn the_edge_routes_by_host_hides_probes_and_carries_one_trace_across_servi
             .is_err()
     );
 
-    // Webhooks reach their owners (which refuse clearly until those issues land); not on the tech host.
+    // Webhooks reach their owners (which refuse what they can't check: no signing secret or key is
+    // configured here); not on the tech host.
     let r = c
         .post(nginx.url("localhost", "/webhooks/stripe"))
         .body("{}")
@@ -244,6 +245,7 @@ async fn the_edge_routes_by_host_hides_probes_and_carries_one_trace_across_servi
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 503);
     assert_eq!(
         r.json::<serde_json::Value>().await.unwrap()["service"],
         "repairbot"

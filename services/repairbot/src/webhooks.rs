@@ -101,7 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, telnyx: web::Data<Telnyx>) {
 }
 
 fn answer(status: actix_web::http::StatusCode, what: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "result": what }))
+    HttpResponse::build(status).json(json!({ "result": what, "service": crate::NAME }))
 }
 
 async fn webhook(req: HttpRequest, body: web::Bytes, t: web::Data<Telnyx>) -> HttpResponse {
@@ -110,7 +110,10 @@ async fn webhook(req: HttpRequest, body: web::Bytes, t: web::Data<Telnyx>) -> Ht
         tracing::error!("telnyx webhook refused: /omneuro/telnyx/public_key is not set");
         return HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "600"))
-            .json(json!({ "error": "the Telnyx public key is not configured on this server; the event was not recorded" }));
+            .json(json!({
+                "error": "the Telnyx public key is not configured on this server; the event was not recorded",
+                "service": crate::NAME,
+            }));
     };
     let header = |name: &str| {
         req.headers()
