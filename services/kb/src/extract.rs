@@ -208,12 +208,10 @@ fn pdf_text(data: &[u8]) -> Result<String, ExtractError> {
     parsed.unwrap_or_else(|_| Err(ExtractError::BrokenPdf("the parser gave up".into())))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
+/// Sample documents for tests (kb's own and the service tests): small, valid, built in code.
+pub mod sample {
     /// A one-page PDF whose content stream shows `text` in Helvetica, with a correct xref table.
-    pub fn tiny_pdf(text: &str) -> Vec<u8> {
+    pub fn one_page_pdf(text: &str) -> Vec<u8> {
         let stream = format!("BT /F1 12 Tf 72 712 Td ({text}) Tj ET");
         let objects = [
             "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
@@ -244,6 +242,12 @@ mod tests {
         );
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::sample::one_page_pdf as tiny_pdf;
 
     #[test]
     fn text_formats_are_checked() {
