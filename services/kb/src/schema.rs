@@ -47,6 +47,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    chunk_vectors (chunk_id) {
+        chunk_id -> Text,
+        model -> Text,
+        dim -> Integer,
+        vector -> Binary,
+    }
+}
+
 diesel::joinable!(chunks -> documents (document_id));
+diesel::joinable!(chunk_vectors -> chunks (chunk_id));
 diesel::joinable!(edges -> documents (document_id));
-diesel::allow_tables_to_appear_in_same_query!(documents, chunks, entities, edges);
+diesel::allow_tables_to_appear_in_same_query!(documents, chunks, chunk_vectors, entities, edges);

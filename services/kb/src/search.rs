@@ -320,7 +320,7 @@ impl SearchIndex {
 }
 
 /// The first `max_chars` characters of `text`, cut back to a word boundary when possible.
-fn prefix(text: &str, max_chars: usize) -> String {
+pub fn prefix(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         None => text.to_owned(),
         Some((end, _)) => {

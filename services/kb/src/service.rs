@@ -17,13 +17,16 @@ use omneuro_platform::config::KbConfig;
 use omneuro_platform::db::{self, Database, DbError};
 
 use crate::chunking::{self, ChunkConfig};
+use crate::dense::Dense;
 use crate::documents::{
     self, Document, HEADING_SEP, NewDocument, PutOutcome, StoredChunk, Visibility,
 };
+use crate::embed::{self, EmbedError, Embedder};
 use crate::extract::{self, ExtractError, SourceFormat};
 use crate::graph::{self, DocFacts, EdgeKind, EntityRef, JobMatch, Link, Neighbour, PartUse, Step};
 use crate::redact;
-use crate::search::{IndexedChunk, Scope, SearchIndex};
+use crate::search::{self, IndexedChunk, Scope, SearchIndex};
+use crate::vectors::{self, VectorHit};
 
 /// Most results one search returns.
 pub const MAX_LIMIT: usize = 100;
@@ -31,6 +34,8 @@ pub const MAX_LIMIT: usize = 100;
 pub const DEFAULT_LIMIT: usize = 10;
 /// Chunks loaded per database page while rebuilding the index.
 const REBUILD_PAGE: i64 = 2_000;
+/// How deep each ranked list goes before hybrid fusion (whatever the limit asked).
+pub const FUSION_DEPTH: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {
@@ -51,6 +56,23 @@ pub enum KbError {
     /// The search index failed (`INTERNAL`; logged with its cause).
     #[error("search index: {0}")]
     Index(String),
+    /// Dense search was asked for and is not configured (`FAILED_PRECONDITION`).
+    #[error("{0}")]
+    DenseOff(String),
+    /// The embedder failed (`UNAVAILABLE`: try again, or search with BM25).
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
+/// How a search ranks chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMode {
+    /// Hybrid when dense vectors are configured, else BM25.
+    Auto,
+    Bm25,
+    Dense,
+    /// Reciprocal-rank fusion of BM25 and dense ([`vectors::fuse`]).
+    Hybrid,
 }
 
 impl From<ExtractError> for KbError {
@@ -153,6 +175,7 @@ pub struct Kb {
     index: Arc<SearchIndex>,
     writes: tokio::sync::Mutex<()>,
     max_document_bytes: usize,
+    dense: Option<Arc<Dense>>,
 }
 
 /// Where the index lives for this configuration: the configured directory, else beside a SQLite
@@ -166,6 +189,12 @@ pub fn index_dir(cfg: &KbConfig, database_url: &str) -> Option<PathBuf> {
         return None;
     }
     Some(PathBuf::from(format!("{path}.index")))
+}
+
+/// What a chunk is embedded as: title and heading path, then the text (as BM25 indexes it).
+fn embedding_text(c: &StoredChunk) -> String {
+    let i = indexed(c);
+    embed::chunk_text(&i.heading, &i.text)
 }
 
 fn indexed(c: &StoredChunk) -> IndexedChunk {
@@ -191,7 +220,22 @@ impl Kb {
             index,
             writes: tokio::sync::Mutex::new(()),
             max_document_bytes: cfg.max_document_bytes,
+            dense: None,
         }
+    }
+
+    /// Turns on dense vectors (the worker in [`crate::dense`] fills them in).
+    pub fn with_embedder(mut self, embedder: Embedder) -> Self {
+        self.dense = Some(Arc::new(Dense::new(embedder)));
+        self
+    }
+
+    pub fn dense(&self) -> Option<&Arc<Dense>> {
+        self.dense.as_ref()
+    }
+
+    pub fn is_migrated(&self) -> bool {
+        self.db.is_migrated()
     }
 
     pub fn max_document_bytes(&self) -> usize {
@@ -278,6 +322,15 @@ impl Kb {
             .run(move |c| db::write_transaction(c, |c| graph::replace(c, &facts)))
             .await?;
         if outcome != PutOutcome::Unchanged {
+            if let Some(dense) = &self.dense {
+                // The chunks' text changed: their vectors go, the worker makes new ones.
+                let id = stored.id.clone();
+                self.db
+                    .run(move |c| vectors::forget_document(c, &id))
+                    .await?;
+                dense.index.remove_doc(&stored.id);
+                dense.wake();
+            }
             let id = stored.id.clone();
             let rows = self.db.run(move |c| documents::chunks_of(c, &id)).await?;
             let index = self.index.clone();
@@ -321,6 +374,10 @@ impl Kb {
             .run(move |c| documents::delete(c, &id2))
             .await?
             .ok_or_else(|| KbError::NotFound("no such document".into()))?;
+        if let Some(dense) = &self.dense {
+            // The rows went with the chunks (ON DELETE CASCADE).
+            dense.index.remove_doc(&id);
+        }
         let index = self.index.clone();
         db::blocking(move || -> Result<(), KbError> {
             index.delete_doc(&id);
@@ -332,26 +389,114 @@ impl Kb {
         Ok(removed)
     }
 
-    /// BM25 search within what `audience` may see, best first; `limit` 0 means the default.
+    /// Search within what `audience` may see, best first; `limit` 0 means the default; the
+    /// ranking of [`SearchMode::Auto`] (hybrid with dense vectors, else BM25).
     pub async fn search(
         &self,
         query: String,
         limit: usize,
         audience: Audience,
     ) -> Result<Vec<Hit>, KbError> {
+        Ok(self
+            .search_with(query, limit, audience, SearchMode::Auto)
+            .await?
+            .0)
+    }
+
+    /// Search with a chosen ranking; also says which ranking answered (`Auto` resolves to hybrid
+    /// or BM25, and to BM25 when the embedder fails on the query).
+    pub async fn search_with(
+        &self,
+        query: String,
+        limit: usize,
+        audience: Audience,
+        mode: SearchMode,
+    ) -> Result<(Vec<Hit>, SearchMode), KbError> {
         let limit = match limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
         };
-        let index = self.index.clone();
-        let aud = audience.clone();
-        let found = db::blocking(move || index.search(&query, aud.scope(), limit))
-            .await
-            .map_err(join_error)??;
-        if found.is_empty() {
-            return Ok(Vec::new());
+        let query: String = query.trim().chars().take(search::MAX_QUERY_CHARS).collect();
+        let dense = match (mode, &self.dense) {
+            (SearchMode::Bm25, _) | (SearchMode::Auto, None) => None,
+            (_, Some(d)) => Some(d.clone()),
+            (_, None) => {
+                return Err(KbError::DenseOff(
+                    "dense search is off: kb has no [kb.embeddings] provider".into(),
+                ));
+            }
+        };
+        let mode = match (mode, &dense) {
+            (SearchMode::Auto, Some(_)) => SearchMode::Hybrid,
+            (SearchMode::Auto, None) => SearchMode::Bm25,
+            (m, _) => m,
+        };
+        if query.is_empty() {
+            return Ok((Vec::new(), mode));
         }
-        let ids: Vec<String> = found.iter().map(|h| h.chunk_id.clone()).collect();
+        let depth = if mode == SearchMode::Hybrid {
+            limit.max(FUSION_DEPTH)
+        } else {
+            limit
+        };
+        // The query's vector first (the only step that can fail for want of an embedder).
+        let mut near: Option<Vec<VectorHit>> = None;
+        if let Some(d) = &dense {
+            match d.embedder.embed(vec![query.clone()]).await {
+                Ok(mut v) => {
+                    let q = v.pop().unwrap_or_default();
+                    let d2 = d.clone();
+                    let aud = audience.clone();
+                    near = Some(
+                        db::blocking(move || d2.index.search(&q, aud.scope(), depth))
+                            .await
+                            .map_err(join_error)?,
+                    );
+                }
+                Err(e) if mode == SearchMode::Dense => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "query embedding failed; answering with BM25 only");
+                }
+            }
+        }
+        let mode = if mode == SearchMode::Hybrid && near.is_none() {
+            SearchMode::Bm25
+        } else {
+            mode
+        };
+        let lexical = if mode == SearchMode::Dense {
+            Vec::new()
+        } else {
+            let index = self.index.clone();
+            let aud = audience.clone();
+            let q = query.clone();
+            db::blocking(move || index.search(&q, aud.scope(), depth))
+                .await
+                .map_err(join_error)??
+        };
+        let near = near.unwrap_or_default();
+        let mut snippets: std::collections::HashMap<String, String> = lexical
+            .iter()
+            .map(|h| (h.chunk_id.clone(), h.snippet.clone()))
+            .collect();
+        // (chunk id, score), best first.
+        let ranked: Vec<(String, f32)> = match mode {
+            SearchMode::Dense => near.into_iter().map(|h| (h.chunk_id, h.score)).collect(),
+            SearchMode::Hybrid => {
+                let lists = [
+                    lexical.iter().map(|h| h.chunk_id.clone()).collect(),
+                    near.into_iter().map(|h| h.chunk_id).collect(),
+                ];
+                let mut fused = vectors::fuse(&lists, vectors::RRF_K);
+                fused.truncate(limit);
+                fused
+            }
+            _ => lexical.into_iter().map(|h| (h.chunk_id, h.score)).collect(),
+        };
+        if ranked.is_empty() {
+            return Ok((Vec::new(), mode));
+        }
+        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
         let rows = self
             .db
             .run(move |c| documents::chunks_by_ids(c, &ids))
@@ -359,16 +504,19 @@ impl Kb {
         let mut by_id: std::collections::HashMap<String, StoredChunk> =
             rows.into_iter().map(|c| (c.id.clone(), c)).collect();
         let redacting = matches!(audience, Audience::Client(_));
-        let mut hits = Vec::with_capacity(found.len());
-        for h in found {
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (chunk_id, score) in ranked {
             // The database decides: a chunk gone or no longer visible is dropped.
-            let Some(mut chunk) = by_id.remove(&h.chunk_id) else {
+            let Some(mut chunk) = by_id.remove(&chunk_id) else {
                 continue;
             };
             if !audience.may_see(chunk.visibility, chunk.owner_client.as_deref()) {
                 continue;
             }
-            let mut snippet = h.snippet;
+            // A chunk only the vectors found has no highlighted terms: its opening words.
+            let mut snippet = snippets
+                .remove(&chunk_id)
+                .unwrap_or_else(|| search::prefix(&chunk.text, search::SNIPPET_CHARS));
             if redacting {
                 chunk.text = redact::redact(&chunk.text);
                 chunk.title = redact::redact(&chunk.title);
@@ -377,7 +525,7 @@ impl Kb {
             }
             hits.push(Hit {
                 chunk,
-                score: h.score,
+                score,
                 snippet,
             });
         }
@@ -387,7 +535,120 @@ impl Kb {
                 .total_cmp(&a.score)
                 .then_with(|| a.chunk.id.cmp(&b.chunk.id))
         });
-        Ok(hits)
+        Ok((hits, mode))
+    }
+
+    /// Loads every stored vector of the configured model into memory (vectors of another model
+    /// are deleted: the configuration changed, they are re-made). The number loaded.
+    pub async fn load_vectors(&self) -> Result<usize, KbError> {
+        let Some(dense) = self.dense.clone() else {
+            return Ok(0);
+        };
+        let model = dense.model.clone();
+        let dropped = self
+            .db
+            .run(move |c| vectors::forget_other_models(c, &model))
+            .await?;
+        if dropped > 0 {
+            tracing::info!(kb.vectors_dropped = dropped, kb.embedding_model = %dense.model, "vectors of another embedding model dropped");
+        }
+        dense.index.clear();
+        let mut after = String::new();
+        let mut total = 0usize;
+        loop {
+            let model = dense.model.clone();
+            let from = after.clone();
+            let page = self
+                .db
+                .run(move |c| -> Result<_, DbError> {
+                    let page = vectors::page(c, &model, &from, REBUILD_PAGE)?;
+                    let ids: Vec<String> = page.iter().map(|(id, _)| id.clone()).collect();
+                    let chunks = documents::chunks_by_ids(c, &ids)?;
+                    Ok((page, chunks))
+                })
+                .await?;
+            let (page, chunks) = page;
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            let mut meta: std::collections::HashMap<String, StoredChunk> =
+                chunks.into_iter().map(|c| (c.id.clone(), c)).collect();
+            let entries: Vec<vectors::Entry> = page
+                .into_iter()
+                .filter_map(|(id, vector)| {
+                    let c = meta.remove(&id)?;
+                    Some(vectors::Entry {
+                        chunk_id: id,
+                        doc_id: c.document_id,
+                        visibility: c.visibility,
+                        owner_client: c.owner_client,
+                        vector,
+                    })
+                })
+                .collect();
+            total += entries.len();
+            dense.index.upsert(entries).map_err(KbError::Index)?;
+        }
+        dense.set_loaded();
+        dense.wake();
+        Ok(total)
+    }
+
+    /// Embeds up to `batch` chunks that have no vector from the configured model; the number
+    /// stored. The embedding runs outside the write lock; a chunk whose text changed meanwhile is
+    /// left for the next round.
+    pub async fn embed_pending(&self, batch: i64) -> Result<usize, KbError> {
+        let Some(dense) = self.dense.clone() else {
+            return Ok(0);
+        };
+        let model = dense.model.clone();
+        let (chunks, waiting) = self
+            .db
+            .run(move |c| -> Result<_, DbError> {
+                let ids = vectors::missing(c, &model, batch)?;
+                let waiting = vectors::missing_count(c, &model)?;
+                Ok((documents::chunks_by_ids(c, &ids)?, waiting))
+            })
+            .await?;
+        dense.set_pending(waiting);
+        if chunks.is_empty() {
+            return Ok(0);
+        }
+        let texts: Vec<String> = chunks.iter().map(embedding_text).collect();
+        let vectors_made = dense.embedder.embed(texts.clone()).await?;
+        let _guard = self.writes.lock().await;
+        let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
+        let now = self
+            .db
+            .run(move |c| documents::chunks_by_ids(c, &ids))
+            .await?;
+        let now: std::collections::HashMap<String, StoredChunk> =
+            now.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let mut rows = Vec::new();
+        let mut entries = Vec::new();
+        for ((chunk, text), vector) in chunks.into_iter().zip(texts).zip(vectors_made) {
+            let Some(current) = now.get(&chunk.id) else {
+                continue;
+            };
+            if embedding_text(current) != text {
+                continue;
+            }
+            rows.push((chunk.id.clone(), vector.clone()));
+            entries.push(vectors::Entry {
+                chunk_id: chunk.id,
+                doc_id: current.document_id.clone(),
+                visibility: current.visibility,
+                owner_client: current.owner_client.clone(),
+                vector,
+            });
+        }
+        let stored = rows.len();
+        let model = dense.model.clone();
+        self.db
+            .run(move |c| vectors::store(c, &model, &rows))
+            .await?;
+        dense.index.upsert(entries).map_err(KbError::Index)?;
+        dense.set_pending((waiting - stored as i64).max(0));
+        Ok(stored)
     }
 
     /// The entity, or NOT_FOUND.
@@ -508,6 +769,9 @@ impl Kb {
                 Ok((documents::count_documents(c)?, total))
             })
             .await?;
+        if self.dense.is_some() {
+            self.load_vectors().await?;
+        }
         let stats = RebuildStats {
             documents,
             chunks,

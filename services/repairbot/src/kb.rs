@@ -52,6 +52,8 @@ impl KbSearch for KbClient {
                     limit: u32::try_from(limit.clamp(1, 10)).unwrap_or(3),
                     audience: audience.into(),
                     client_id: String::new(),
+                    // kb's best ranking (hybrid when it has embeddings).
+                    mode: pb::SearchMode::Unspecified.into(),
                 },
             )),
         )

