@@ -329,7 +329,7 @@ async fn an_openai_compatible_embedder_that_is_down_delays_dense_search_only() {
         .await
         .unwrap();
         assert_eq!(r.mode, pb::SearchMode::Bm25 as i32, "fell back to BM25");
-        assert_eq!(docs(&r), [pads.clone()]);
+        assert_eq!(docs(&r), std::slice::from_ref(&pads));
         let e = search(
             &mut c,
             &staff(),
