@@ -82,6 +82,7 @@ fn unescape(s: &str) -> String {
         .replace("&#62;", ">")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
+        .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
 
@@ -743,7 +744,7 @@ async fn staff_upload_every_format_find_it_in_kb_and_delete_it_and_bad_uploads_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_edge_takes_a_large_upload_on_the_upload_route_only() {
+async fn the_edge_takes_a_large_upload_on_the_upload_route_only_and_the_list_pages() {
     for backend in backends() {
         let (kdb, pdb) = (TestDb::new(backend, "kb"), TestDb::new(backend, "portal"));
         let k = start_domain("kb", &kdb.url, &[]).await;
@@ -790,6 +791,34 @@ async fn the_edge_takes_a_large_upload_on_the_upload_route_only() {
                 .0,
             1
         );
+        // Fifty-one more: the list pages by fifty, and the next page keeps the search.
+        let mut kc = KbC::new(k.channel());
+        for i in 0..51 {
+            kc.put_document(auth::request(
+                &Actor::System("test".into()),
+                pb::PutDocumentRequest {
+                    title: format!("Bench note {i}"),
+                    body: format!("Bench note number {i}."),
+                    visibility: pb::Visibility::Staff.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+        }
+        let p = tech.get("/kb?q=bench+note").await;
+        assert_eq!(listed(&p.body).len(), 50, "{}", p.body);
+        assert!(p.body.contains("51 documents"));
+        assert!(!p.body.contains("id=\"first-page\""));
+        let at = p.body.find("id=\"next-page\"").expect("a next page");
+        let before = &p.body[..at];
+        let next =
+            unescape(&before[before.rfind("href=\"").unwrap() + 6..before.rfind('"').unwrap()]);
+        assert_eq!(next, "/kb?q=bench%20note&visibility=&source=&page=50");
+        let p = tech.get(&next).await;
+        assert_eq!(listed(&p.body).len(), 1);
+        assert!(p.body.contains("id=\"first-page\"") && !p.body.contains("id=\"next-page\""));
+
         let (ct, body) = multipart_body(&parts);
         let c = nginx.client();
         for (host, path) in [

@@ -146,7 +146,7 @@ async fn help_pages_show_client_visible_documents_and_nothing_else() {
             assert_eq!(p.status, 404, "{what}");
             assert!(is_missing_page(&p.body), "{what}: {}", p.body);
             assert!(
-                p.body.contains("href=\"/signin\""),
+                p.body.contains("id=\"help-signin\""),
                 "{what}: signing in is offered"
             );
             for secret in [
@@ -174,7 +174,7 @@ async fn help_pages_show_client_visible_documents_and_nothing_else() {
             let p = client.get(&format!("/help/{id}")).await;
             assert_eq!(p.status, 404);
             assert!(is_missing_page(&p.body));
-            assert!(!p.body.contains("href=\"/signin\""), "already signed in");
+            assert!(!p.body.contains("id=\"help-signin\""), "already signed in");
         }
 
         // ---- kb's GetDocument, by audience -----------------------------------------------------

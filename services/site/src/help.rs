@@ -106,10 +106,8 @@ async fn help_page(state: Data<SiteState>, req: HttpRequest, doc_id: Path<String
             Err(s) if matches!(s.code(), Code::NotFound | Code::InvalidArgument) => {
                 Err(Missing::NotFound)
             }
-            Err(s) => {
-                tracing::warn!(grpc.code = ?s.code(), "help page: kb did not answer");
-                Err(Missing::Unavailable)
-            }
+            // Logged once by `grpc::call`.
+            Err(_) => Err(Missing::Unavailable),
         }
     } else {
         Err(Missing::NotFound)
