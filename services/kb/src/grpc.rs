@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use omneuro_platform::auth::{self, Actor, Permission, StaffRole};
-use omneuro_platform::db::Database;
+use omneuro_platform::db::{self, Database};
 use omneuro_platform::ids;
 use omneuro_proto::common::v1::Timestamp;
 use omneuro_proto::kb::v1 as pb;
@@ -60,6 +60,21 @@ fn may_list(actor: &Actor) -> Result<(), Status> {
             "the list of documents is for shop staff",
         )),
     }
+}
+
+/// The document and its readable sections; for a client audience with the same redaction as
+/// search results (title, body, headings and text).
+fn readable(mut doc: Document, client_facing: bool) -> (Document, Vec<pb::DocumentSection>) {
+    let mut sections = sections(&doc);
+    if client_facing {
+        doc.title = redact::redact(&doc.title);
+        doc.body = redact::redact(&doc.body);
+        for s in &mut sections {
+            s.heading = redact::redact(&s.heading);
+            s.text = redact::redact(&s.text);
+        }
+    }
+    (doc, sections)
 }
 
 /// The body as readable sections: one per heading, paragraphs whole (no size limit, no overlap).
@@ -302,17 +317,12 @@ impl pb::kb_service_server::KbService for KbGrpc {
         let id = req.id;
         check_doc_id(&id)?;
         let audience = audience(&actor, req.audience, req.client_id)?;
-        let mut doc = self.kb.get(id, &audience).await?;
-        let mut sections = sections(&doc);
-        if matches!(audience, Audience::Client(_)) {
-            // Client-facing: the same redaction as search results.
-            doc.title = redact::redact(&doc.title);
-            doc.body = redact::redact(&doc.body);
-            for s in &mut sections {
-                s.heading = redact::redact(&s.heading);
-                s.text = redact::redact(&s.text);
-            }
-        }
+        let doc = self.kb.get(id, &audience).await?;
+        let client_facing = matches!(audience, Audience::Client(_));
+        // Sectioning and redacting a long document is CPU work: off the async threads.
+        let (doc, sections) = db::blocking(move || readable(doc, client_facing))
+            .await
+            .map_err(|e| KbError::Index(format!("background task failed: {e}")))?;
         Ok(Response::new(pb::GetDocumentResponse {
             document: Some(to_pb(doc)),
             sections,
@@ -509,5 +519,61 @@ impl pb::kb_service_server::KbService for KbGrpc {
             chunks: u32::try_from(stats.chunks).unwrap_or(u32::MAX),
             duration_ms: stats.duration_ms,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(body: &str, format: SourceFormat) -> Document {
+        let t = chrono::NaiveDateTime::default();
+        Document {
+            id: "doc_test".into(),
+            title: "Call 410-555-0123".into(),
+            body: body.into(),
+            visibility: Visibility::Client,
+            content_hash: String::new(),
+            format,
+            owner_client: None,
+            source_ref: None,
+            created_at: t,
+            updated_at: t,
+            chunk_count: 1,
+        }
+    }
+
+    #[test]
+    fn documents_read_as_whole_sections_and_clients_get_them_redacted() {
+        let long = "word ".repeat(600);
+        let body = format!(
+            "# Care\n\n## Battery\n\nMail ana@example.com.\n\n{long}\n\n## Tires\n\n<b>Pump</b> them."
+        );
+        let (same, sections) = readable(doc(&body, SourceFormat::Markdown), false);
+        assert_eq!(same.body, body);
+        assert_eq!(sections.len(), 2, "one per section, however long");
+        assert_eq!(sections[0].heading, "Care › Battery");
+        assert!(
+            sections[0]
+                .text
+                .starts_with("Mail ana@example.com.\n\nword word")
+        );
+        let (redacted, sections) = readable(doc(&body, SourceFormat::Markdown), true);
+        assert_eq!(redacted.title, "Call [phone]");
+        assert!(redacted.body.contains("[email]") && !redacted.body.contains("ana@"));
+        assert!(sections[0].text.starts_with("Mail [email]."));
+        // HTML reads as its text.
+        let (_, sections) = readable(
+            doc(
+                "<h1>Reset</h1><p>Hold <b>power</b>.</p><script>x()</script>",
+                SourceFormat::Html,
+            ),
+            false,
+        );
+        assert_eq!(sections.len(), 1);
+        assert_eq!(
+            (sections[0].heading.as_str(), sections[0].text.as_str()),
+            ("Reset", "Hold power.")
+        );
     }
 }
