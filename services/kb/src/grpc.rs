@@ -3,7 +3,7 @@
 //! | RPC | callers |
 //! |---|---|
 //! | `PutDocument`, `DeleteDocument` | staff who may edit the knowledge base (owner, tech), system workers |
-//! | `GetDocument`, `Search` | anyone known; a client only sees client-visible documents that are shop-wide or their own |
+//! | `GetDocument`, `Search` | anyone known; a client only sees client-visible documents that are shop-wide or their own (redacted); staff and system callers may ask for that client audience (site does, for a visitor) |
 //! | `ListDocuments` | staff (any role), system workers |
 //! | `RebuildIndex` | system callers (`kb rebuild-index`), the owner |
 //! | `Neighbours`, `JobsMentioning`, `PartsForSymptom`, `Path` | staff (any role), system workers |
