@@ -710,14 +710,37 @@ async fn staff_upload_every_format_find_it_in_kb_and_delete_it_and_bad_uploads_s
             .post(&path, &[("csrf", &csrf), ("confirm", "yes")])
             .await;
         assert_eq!(p.status, 404, "twice");
-        // Every upload and the delete are in the audit log, with who did them.
+        // The other formats go the same way: each gone from kb and its search.
+        for (i, (what, _, word, _)) in uploads.iter().enumerate() {
+            if i == 3 {
+                continue;
+            }
+            let p = tech
+                .post(
+                    &format!("/kb/{}/delete", ids[i]),
+                    &[("csrf", &csrf), ("confirm", "yes")],
+                )
+                .await;
+            assert_eq!(p.location, "/kb?deleted=1", "{what}");
+            assert_eq!(
+                get_doc(&mut kc, &me, &ids[i]).await.unwrap_err(),
+                Code::NotFound
+            );
+            assert!(search_ids(&mut kc, word).await.is_empty(), "{what}");
+        }
+        assert_eq!(documents_in(&kdb), 1, "only the job's record is left");
+        assert_eq!(
+            listed(&tech.get("/kb").await.body),
+            vec![job_doc.id.clone()]
+        );
+        // Every upload and delete is in the audit log, with who did them.
         let (added, deleted) = pdb.query_pair(
             "SELECT COUNT(CASE WHEN action = 'added a knowledge-base document' AND outcome = 'ok' THEN 1 END) AS a, \
              COUNT(CASE WHEN action = 'deleted a knowledge-base document' AND outcome = 'ok' THEN 1 END) AS b \
              FROM audit_log WHERE staff_email = 'tech@juicejunkiez.test'",
         );
-        // Five new, one again; one delete (the refused attempts are logged as refused).
-        assert_eq!((added, deleted), (6, 1));
+        // Five new, one again; five deletes (the refused attempts are logged as refused).
+        assert_eq!((added, deleted), (6, 5));
 
         // ---- kb down: the pages say so, nothing changes ----------------------------------------
         k.stop().await;
