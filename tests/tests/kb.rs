@@ -195,7 +195,10 @@ async fn every_format_round_trips_and_a_changed_source_replaces_its_chunks() {
             let gone = c
                 .get_document(auth::request(
                     &staff,
-                    pb::GetDocumentRequest { id: d.id.clone() },
+                    pb::GetDocumentRequest {
+                        id: d.id.clone(),
+                        ..Default::default()
+                    },
                 ))
                 .await
                 .unwrap_err();
@@ -412,6 +415,7 @@ async fn clients_see_shop_wide_client_documents_and_their_own_records_only() {
                     &client(who),
                     pb::GetDocumentRequest {
                         id: ids[key].clone(),
+                        ..Default::default()
                     },
                 ))
                 .await;

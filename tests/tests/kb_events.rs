@@ -260,7 +260,10 @@ async fn job_changes_wait_while_kb_is_down_and_catch_up_when_it_is_back() {
         let body = kc
             .get_document(auth::request(
                 &tech(),
-                pb::GetDocumentRequest { id: doc_id },
+                pb::GetDocumentRequest {
+                    id: doc_id,
+                    ..Default::default()
+                },
             ))
             .await
             .unwrap()

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use omneuro_platform::auth::{self, Actor, Permission, StaffRole};
 use omneuro_proto::billing::v1 as bpb;
 use omneuro_proto::jobs::v1 as jpb;
+use omneuro_proto::kb::v1 as kpb;
 use omneuro_proto::shop::v1 as spb;
 use omneuro_tests::*;
 use tonic::Code;
@@ -26,6 +27,7 @@ use tonic::transport::Channel;
 type JobsC = jpb::jobs_service_client::JobsServiceClient<Channel>;
 type BillingC = bpb::billing_service_client::BillingServiceClient<Channel>;
 type ShopC = spb::shop_service_client::ShopServiceClient<Channel>;
+type KbC = kpb::kb_service_client::KbServiceClient<Channel>;
 
 const ROLES: [(StaffRole, &str); 3] = [
     (StaffRole::Owner, "owner"),
@@ -131,6 +133,10 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         | ("GET" | "POST", "/catalog/{id}")
         | ("POST", "/catalog/{id}/fitment") => "edit the catalog",
         ("GET", "/reports") => "view reports",
+        ("GET", "/kb") | ("GET", "/kb/{doc_id}") => "view jobs",
+        ("GET" | "POST", "/kb/upload") | ("POST", "/kb/{doc_id}/delete") => {
+            "edit the knowledge base"
+        }
         ("GET", "/staff")
         | ("POST", "/staff/invite")
         | ("POST", "/staff/invites/withdraw")
@@ -172,6 +178,8 @@ const STAFF_RPCS: &[(&str, &str)] = &[
     ("shop.UseJobPart", "work the bench"),
     ("shop.ReturnJobPart", "work the bench"),
     ("garage.SearchClients", "view clients"),
+    ("kb.PutDocument", "edit the knowledge base"),
+    ("kb.DeleteDocument", "edit the knowledge base"),
 ];
 
 /// RPCs that are not staff-only (public, a client's own records, or service-to-service), covered
@@ -219,12 +227,22 @@ const OTHER_RPCS: &[&str] = &[
     "shop.OrderPaid",
     "shop.OrderExpired",
     "shop.QuoteBatteryPack",
+    // Any staff role or a system worker (or, for reading and searching, a client within what
+    // they may see): kb's own tests (tests/tests/kb.rs, portal_kb.rs, site_help.rs).
+    "kb.GetDocument",
+    "kb.Search",
+    "kb.RebuildIndex",
+    "kb.Neighbours",
+    "kb.JobsMentioning",
+    "kb.PartsForSymptom",
+    "kb.Path",
+    "kb.ListDocuments",
 ];
 
 #[test]
 fn every_rpc_in_the_protos_is_classified() {
     let mut found = Vec::new();
-    for svc in ["garage", "jobs", "billing", "shop"] {
+    for svc in ["garage", "jobs", "billing", "shop", "kb"] {
         let proto = std::fs::read_to_string(
             repo_root().join(format!("proto/omneuro/{svc}/v1/{svc}.proto")),
         )
@@ -263,8 +281,10 @@ async fn call(
     b: &BillingC,
     s: &ShopC,
     g: &omneuro_proto::garage::v1::garage_service_client::GarageServiceClient<Channel>,
+    k: &KbC,
 ) -> Result<(), tonic::Status> {
-    let (mut j, mut b, mut s, mut g) = (j.clone(), b.clone(), s.clone(), g.clone());
+    let (mut j, mut b, mut s, mut g, mut k) =
+        (j.clone(), b.clone(), s.clone(), g.clone(), k.clone());
     match rpc {
         "jobs.UpdateBookingRules" => j
             .update_booking_rules(req(a, jpb::UpdateBookingRulesRequest::default()))
@@ -392,6 +412,14 @@ async fn call(
             ))
             .await
             .map(|_| ()),
+        "kb.PutDocument" => k
+            .put_document(req(a, kpb::PutDocumentRequest::default()))
+            .await
+            .map(|_| ()),
+        "kb.DeleteDocument" => k
+            .delete_document(req(a, kpb::DeleteDocumentRequest::default()))
+            .await
+            .map(|_| ()),
         other => panic!("no call written for {other}"),
     }
 }
@@ -423,10 +451,18 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
     };
     let table = role_table();
     for backend in backends() {
-        let dbs: Vec<TestDb> = ["garage", "jobs", "billing", "shop", "portal", "repairbot"]
-            .iter()
-            .map(|s| TestDb::new(backend, s))
-            .collect();
+        let dbs: Vec<TestDb> = [
+            "garage",
+            "jobs",
+            "billing",
+            "shop",
+            "portal",
+            "repairbot",
+            "kb",
+        ]
+        .iter()
+        .map(|s| TestDb::new(backend, s))
+        .collect();
         let mail = [("OMNEURO__MAIL__SMTP_URL", sink.url())];
         let g = start_domain("garage", &dbs[0].url, &mail).await;
         let sh = start_domain("shop", &dbs[3].url, &[]).await;
@@ -459,7 +495,8 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
             ],
         )
         .await;
-        for svc in [&g, &sh, &jsvc, &bsvc, &rbot] {
+        let kbsvc = start_domain("kb", &dbs[6].url, &[]).await;
+        for svc in [&g, &sh, &jsvc, &bsvc, &rbot, &kbsvc] {
             wait_ready(svc).await;
         }
         let ups = [
@@ -468,6 +505,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
             ("shop", sh.grpc_url()),
             ("billing", bsvc.grpc_url()),
             ("repairbot", rbot.grpc_url()),
+            ("kb", kbsvc.grpc_url()),
         ];
         let site = start_site(&ups).await;
         let portal = start_portal(&dbs[4].url, &ups, &mail).await;
@@ -584,6 +622,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                 .replace("{id}", &job.id)
                 .replace("{line_id}", "lin_notaline00000000")
                 .replace("{photo_id}", "pho_notaphoto0000000")
+                .replace("{doc_id}", "doc_notadocument0000")
                 .replace("{token}", "not-an-invite-token");
             let path = if r.path == "/staff/{id}" {
                 "/staff/stf_nobodyatall0000".to_owned()
@@ -673,6 +712,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                 .replace("{id}", &job.id)
                 .replace("{line_id}", "lin_notaline00000000")
                 .replace("{photo_id}", "pho_notaphoto0000000")
+                .replace("{doc_id}", "doc_notadocument0000")
                 .replace("{token}", "x")
                 .replace("{id}", "x");
             let page = if r.method == "GET" {
@@ -703,14 +743,15 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
         }
 
         // ---- staff RPCs × callers ---------------------------------------------------------------
-        let (jc, bc, sc, gsc) = (
+        let (jc, bc, sc, gsc, kc) = (
             JobsC::new(jsvc.channel()),
             BillingC::new(bsvc.channel()),
             ShopC::new(sh.channel()),
             omneuro_proto::garage::v1::garage_service_client::GarageServiceClient::new(g.channel()),
+            KbC::new(kbsvc.channel()),
         );
         for (rpc, perm) in STAFF_RPCS {
-            let no_one = call(rpc, None, &jc, &bc, &sc, &gsc).await.unwrap_err();
+            let no_one = call(rpc, None, &jc, &bc, &sc, &gsc, &kc).await.unwrap_err();
             assert_eq!(
                 no_one.code(),
                 Code::Unauthenticated,
@@ -723,6 +764,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                 &bc,
                 &sc,
                 &gsc,
+                &kc,
             )
             .await
             .unwrap_err();
@@ -736,7 +778,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
                     id: "stf_matrix0000000000".into(),
                     role,
                 };
-                let got = call(rpc, Some(&actor), &jc, &bc, &sc, &gsc).await;
+                let got = call(rpc, Some(&actor), &jc, &bc, &sc, &gsc, &kc).await;
                 let refused = matches!(&got, Err(e) if e.code() == Code::PermissionDenied || e.code() == Code::Unauthenticated);
                 assert_eq!(
                     !refused,
@@ -749,7 +791,7 @@ async fn every_route_and_staff_rpc_allows_exactly_the_roles_in_the_docs() {
         drop(nginx);
         portal.stop().await;
         site.stop().await;
-        for svc in [bsvc, jsvc, sh, g] {
+        for svc in [bsvc, jsvc, sh, g, kbsvc] {
             svc.stop().await;
         }
     }

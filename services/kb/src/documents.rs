@@ -542,3 +542,253 @@ pub fn add_chunks(
 ) -> Result<(), DbError> {
     write_transaction(conn, |conn| insert_chunks(conn, doc_id, new_chunks))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Listing (the portal's knowledge-base page)
+
+/// Documents on one page when the caller does not say.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Most documents on one page.
+pub const MAX_PAGE: u32 = 200;
+/// Longest title search, in characters.
+pub const MAX_TITLE_SEARCH_CHARS: usize = 100;
+/// Longest source kind (`job`, `file`), in characters.
+pub const MAX_SOURCE_KIND_CHARS: usize = 32;
+/// The `LIKE … ESCAPE` character of the title search.
+const ESCAPE: char = '\\';
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Which source refs a listing keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Documents without a source ref (uploaded or ingested by hand without one).
+    None,
+    /// Source refs starting `<kind>:` (`job`, `file`).
+    Kind(String),
+}
+
+/// A checked listing request: filters and one page, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    visibility: Option<Visibility>,
+    source: Option<SourceKind>,
+    /// Lower-cased, trimmed.
+    title: Option<String>,
+    limit: i64,
+    offset: i64,
+}
+
+impl ListQuery {
+    /// Checks the filters and the page: a page size of 0 means [`DEFAULT_PAGE`], more than
+    /// [`MAX_PAGE`] means [`MAX_PAGE`]; the token is one this module issued (an offset).
+    pub fn parse(
+        visibility: Option<Visibility>,
+        source_kind: &str,
+        title_contains: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<Self, String> {
+        let offset = match page_token.trim() {
+            "" => 0,
+            t => t
+                .parse::<i64>()
+                .ok()
+                .filter(|o| *o >= 0)
+                .ok_or_else(|| "page_token is not a token this server issued".to_owned())?,
+        };
+        let kind = source_kind.trim().to_ascii_lowercase();
+        let source = match kind.as_str() {
+            "" => None,
+            "none" => Some(SourceKind::None),
+            k if k.chars().count() > MAX_SOURCE_KIND_CHARS => {
+                return Err(format!(
+                    "source_kind must be at most {MAX_SOURCE_KIND_CHARS} characters"
+                ));
+            }
+            k if k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                Some(SourceKind::Kind(k.to_owned()))
+            }
+            _ => {
+                return Err(
+                    "source_kind is a word such as `job` or `file` (letters, digits, - and _), or `none`"
+                        .into(),
+                );
+            }
+        };
+        let title = title_contains.trim();
+        if title.chars().count() > MAX_TITLE_SEARCH_CHARS {
+            return Err(format!(
+                "a title search is at most {MAX_TITLE_SEARCH_CHARS} characters"
+            ));
+        }
+        if title.chars().any(char::is_control) {
+            return Err("a title search must not contain control characters".into());
+        }
+        let limit = i64::from(match page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        });
+        Ok(Self {
+            visibility,
+            source,
+            title: (!title.is_empty()).then(|| title.to_lowercase()),
+            limit,
+            offset,
+        })
+    }
+}
+
+/// `text` with `LIKE`'s wildcards (and the escape character) escaped.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | ESCAPE) {
+            out.push(ESCAPE);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The listing's filters on a boxed `documents` query.
+macro_rules! list_filters {
+    ($query:expr, $q:expr) => {{
+        let mut query = $query;
+        if let Some(v) = $q.visibility {
+            query = query.filter(documents::visibility.eq(v.as_str()));
+        }
+        match &$q.source {
+            None => {}
+            Some(SourceKind::None) => query = query.filter(documents::source_ref.is_null()),
+            Some(SourceKind::Kind(k)) => {
+                query = query.filter(
+                    documents::source_ref
+                        .like(format!("{}:%", like_escaped(k)))
+                        .escape(ESCAPE),
+                )
+            }
+        }
+        if let Some(t) = &$q.title {
+            query = query.filter(
+                lower(documents::title)
+                    .like(format!("%{}%", like_escaped(t)))
+                    .escape(ESCAPE),
+            );
+        }
+        query
+    }};
+}
+
+type ListRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    NaiveDateTime,
+    NaiveDateTime,
+);
+
+/// One page of documents (without their bodies: `body` is empty), newest first; the token of the
+/// next page (`None` on the last) and how many documents match in all.
+pub fn list(
+    conn: &mut DbConnection,
+    q: &ListQuery,
+) -> Result<(Vec<Document>, Option<String>, u64), DbError> {
+    let total: i64 = list_filters!(documents::table.into_boxed(), q)
+        .count()
+        .get_result(conn)?;
+    let rows: Vec<ListRow> = list_filters!(documents::table.into_boxed(), q)
+        .select((
+            documents::id,
+            documents::title,
+            documents::visibility,
+            documents::content_hash,
+            documents::format,
+            documents::owner_client,
+            documents::source_ref,
+            documents::created_at,
+            documents::updated_at,
+        ))
+        .order((documents::created_at.desc(), documents::id.desc()))
+        .limit(q.limit + 1)
+        .offset(q.offset)
+        .load(conn)?;
+    let keep = usize::try_from(q.limit).unwrap_or(usize::MAX);
+    let more = rows.len() > keep;
+    let rows: Vec<ListRow> = rows.into_iter().take(keep).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let counts: Vec<(String, i64)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        chunks::table
+            .filter(chunks::document_id.eq_any(ids))
+            .group_by(chunks::document_id)
+            .select((chunks::document_id, diesel::dsl::count_star()))
+            .load(conn)?
+    };
+    let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
+    let docs = rows
+        .into_iter()
+        .map(
+            |(id, title, vis, content_hash, format, owner, source, created, updated)| {
+                let n = counts.get(&id).copied().unwrap_or(0);
+                from_row(
+                    (
+                        id,
+                        title,
+                        String::new(),
+                        vis,
+                        content_hash,
+                        format,
+                        owner,
+                        source,
+                        created,
+                        updated,
+                    ),
+                    u32::try_from(n).unwrap_or(u32::MAX),
+                )
+            },
+        )
+        .collect();
+    let next = more.then(|| (q.offset + q.limit).to_string());
+    Ok((docs, next, u64::try_from(total).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn listing_requests_are_checked_and_wildcards_escaped() {
+        let q = ListQuery::parse(Some(Visibility::Staff), " Job ", " Brake ", 0, "").unwrap();
+        assert_eq!(q.source, Some(SourceKind::Kind("job".into())));
+        assert_eq!(q.title.as_deref(), Some("brake"));
+        assert_eq!((q.limit, q.offset), (i64::from(DEFAULT_PAGE), 0));
+        let q = ListQuery::parse(None, "none", "", 10_000, "40").unwrap();
+        assert_eq!(q.source, Some(SourceKind::None));
+        assert_eq!(
+            (q.limit, q.offset, q.title),
+            (i64::from(MAX_PAGE), 40, None)
+        );
+        for (kind, title, token) in [
+            ("job:%", "", ""),
+            ("", "\u{7}bell", ""),
+            ("", &"x".repeat(MAX_TITLE_SEARCH_CHARS + 1), ""),
+            ("", "", "-1"),
+            ("", "", "next"),
+        ] {
+            assert!(
+                ListQuery::parse(None, kind, title, 0, token).is_err(),
+                "{kind} {title} {token}"
+            );
+        }
+        assert_eq!(like_escaped(r"50%_off\now"), r"50\%\_off\\now");
+    }
+}

@@ -2,22 +2,26 @@
 //!
 //! | RPC | callers |
 //! |---|---|
-//! | `PutDocument`, `DeleteDocument` | staff (any role), system workers |
-//! | `GetDocument`, `Search` | anyone known; a client only sees client-visible documents that are shop-wide or their own |
+//! | `PutDocument`, `DeleteDocument` | staff who may edit the knowledge base (owner, tech), system workers |
+//! | `GetDocument`, `Search` | anyone known; a client only sees client-visible documents that are shop-wide or their own (redacted); staff and system callers may ask for that client audience (site does, for a visitor) |
+//! | `ListDocuments` | staff (any role), system workers |
 //! | `RebuildIndex` | system callers (`kb rebuild-index`), the owner |
 //! | `Neighbours`, `JobsMentioning`, `PartsForSymptom`, `Path` | staff (any role), system workers |
 
 use std::sync::Arc;
 
-use omneuro_platform::auth::{self, Actor, StaffRole};
+use omneuro_platform::auth::{self, Actor, Permission, StaffRole};
+use omneuro_platform::db::{self, Database};
 use omneuro_platform::ids;
 use omneuro_proto::common::v1::Timestamp;
 use omneuro_proto::kb::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use crate::documents::{Document, PutOutcome, Visibility};
+use crate::chunking::{self, ChunkConfig};
+use crate::documents::{self, Document, HEADING_SEP, ListQuery, PutOutcome, Visibility};
 use crate::extract::SourceFormat;
 use crate::graph::{self, EdgeKind, EntityKind, EntityRef};
+use crate::redact;
 use crate::service::{Audience, Content, Hit, Kb, KbError, PutInput, SearchMode};
 
 impl From<KbError> for Status {
@@ -46,17 +50,59 @@ impl From<KbError> for Status {
 
 pub struct KbGrpc {
     kb: Arc<Kb>,
+    /// For reads that need no index and no write lock (the document list).
+    db: Arc<Database>,
 }
 
 impl KbGrpc {
-    pub fn new(kb: Arc<Kb>) -> Self {
-        Self { kb }
+    pub fn new(kb: Arc<Kb>, db: Arc<Database>) -> Self {
+        Self { kb, db }
     }
+}
+
+fn may_list(actor: &Actor) -> Result<(), Status> {
+    match actor {
+        Actor::Staff { .. } | Actor::System(_) => Ok(()),
+        Actor::Client(_) => Err(Status::permission_denied(
+            "the list of documents is for shop staff",
+        )),
+    }
+}
+
+/// The document and its readable sections; for a client audience with the same redaction as
+/// search results (title, body, headings and text).
+fn readable(mut doc: Document, client_facing: bool) -> (Document, Vec<pb::DocumentSection>) {
+    let mut sections = sections(&doc);
+    if client_facing {
+        doc.title = redact::redact(&doc.title);
+        doc.body = redact::redact(&doc.body);
+        for s in &mut sections {
+            s.heading = redact::redact(&s.heading);
+            s.text = redact::redact(&s.text);
+        }
+    }
+    (doc, sections)
+}
+
+/// The body as readable sections: one per heading, paragraphs whole (no size limit, no overlap).
+fn sections(d: &Document) -> Vec<pb::DocumentSection> {
+    let config = ChunkConfig {
+        max_chars: d.body.chars().count().max(1),
+        overlap_chars: 0,
+    };
+    chunking::chunk(&d.body, d.format.chunk_format(), config)
+        .into_iter()
+        .map(|c| pb::DocumentSection {
+            heading: c.heading_path.join(HEADING_SEP),
+            text: c.text,
+        })
+        .collect()
 }
 
 fn may_write(actor: &Actor) -> Result<(), Status> {
     match actor {
-        Actor::Staff { .. } | Actor::System(_) => Ok(()),
+        Actor::Staff { .. } => auth::require(actor, Permission::EditKnowledgeBase),
+        Actor::System(_) => Ok(()),
         Actor::Client(_) => Err(Status::permission_denied(
             "only shop staff may change the knowledge base",
         )),
@@ -274,12 +320,19 @@ impl pb::kb_service_server::KbService for KbGrpc {
         req: Request<pb::GetDocumentRequest>,
     ) -> Result<Response<pb::GetDocumentResponse>, Status> {
         let actor = auth::actor(&req)?;
-        let id = req.into_inner().id;
+        let req = req.into_inner();
+        let id = req.id;
         check_doc_id(&id)?;
-        let audience = audience(&actor, pb::Audience::Unspecified.into(), String::new())?;
+        let audience = audience(&actor, req.audience, req.client_id)?;
         let doc = self.kb.get(id, &audience).await?;
+        let client_facing = matches!(audience, Audience::Client(_));
+        // Sectioning and redacting a long document is CPU work: off the async threads.
+        let (doc, sections) = db::blocking(move || readable(doc, client_facing))
+            .await
+            .map_err(|e| KbError::Index(format!("background task failed: {e}")))?;
         Ok(Response::new(pb::GetDocumentResponse {
             document: Some(to_pb(doc)),
+            sections,
         }))
     }
 
@@ -437,6 +490,41 @@ impl pb::kb_service_server::KbService for KbGrpc {
         }))
     }
 
+    async fn list_documents(
+        &self,
+        req: Request<pb::ListDocumentsRequest>,
+    ) -> Result<Response<pb::ListDocumentsResponse>, Status> {
+        may_list(&auth::actor(&req)?)?;
+        let req = req.into_inner();
+        let vis = match pb::Visibility::try_from(req.visibility) {
+            Ok(pb::Visibility::Unspecified) => None,
+            Ok(pb::Visibility::Client) => Some(Visibility::Client),
+            Ok(pb::Visibility::Staff) => Some(Visibility::Staff),
+            Err(_) => {
+                return Err(Status::invalid_argument(
+                    "visibility must be CLIENT, STAFF or unspecified (both)",
+                ));
+            }
+        };
+        let page = req.page.unwrap_or_default();
+        let q = ListQuery::parse(
+            vis,
+            &req.source_kind,
+            &req.title_contains,
+            page.page_size,
+            &page.page_token,
+        )
+        .map_err(Status::invalid_argument)?;
+        let (docs, next, total) = self.db.run(move |c| documents::list(c, &q)).await?;
+        Ok(Response::new(pb::ListDocumentsResponse {
+            documents: docs.into_iter().map(to_pb).collect(),
+            page: Some(omneuro_proto::common::v1::PageResponse {
+                next_page_token: next.unwrap_or_default(),
+            }),
+            total,
+        }))
+    }
+
     async fn rebuild_index(
         &self,
         req: Request<pb::RebuildIndexRequest>,
@@ -459,5 +547,61 @@ impl pb::kb_service_server::KbService for KbGrpc {
             chunks: u32::try_from(stats.chunks).unwrap_or(u32::MAX),
             duration_ms: stats.duration_ms,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(body: &str, format: SourceFormat) -> Document {
+        let t = chrono::NaiveDateTime::default();
+        Document {
+            id: "doc_test".into(),
+            title: "Call 410-555-0123".into(),
+            body: body.into(),
+            visibility: Visibility::Client,
+            content_hash: String::new(),
+            format,
+            owner_client: None,
+            source_ref: None,
+            created_at: t,
+            updated_at: t,
+            chunk_count: 1,
+        }
+    }
+
+    #[test]
+    fn documents_read_as_whole_sections_and_clients_get_them_redacted() {
+        let long = "word ".repeat(600);
+        let body = format!(
+            "# Care\n\n## Battery\n\nMail ana@example.com.\n\n{long}\n\n## Tires\n\n<b>Pump</b> them."
+        );
+        let (same, sections) = readable(doc(&body, SourceFormat::Markdown), false);
+        assert_eq!(same.body, body);
+        assert_eq!(sections.len(), 2, "one per section, however long");
+        assert_eq!(sections[0].heading, "Care › Battery");
+        assert!(
+            sections[0]
+                .text
+                .starts_with("Mail ana@example.com.\n\nword word")
+        );
+        let (redacted, sections) = readable(doc(&body, SourceFormat::Markdown), true);
+        assert_eq!(redacted.title, "Call [phone]");
+        assert!(redacted.body.contains("[email]") && !redacted.body.contains("ana@"));
+        assert!(sections[0].text.starts_with("Mail [email]."));
+        // HTML reads as its text.
+        let (_, sections) = readable(
+            doc(
+                "<h1>Reset</h1><p>Hold <b>power</b>.</p><script>x()</script>",
+                SourceFormat::Html,
+            ),
+            false,
+        );
+        assert_eq!(sections.len(), 1);
+        assert_eq!(
+            (sections[0].heading.as_str(), sections[0].text.as_str()),
+            ("Reset", "Hold power.")
+        );
     }
 }

@@ -80,7 +80,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     // Room for the largest document plus the rest of the message; bigger ones get a clear
     // INVALID_ARGUMENT from kb rather than the transport's RESOURCE_EXHAUSTED.
     let max_message = cfg.kb.max_document_bytes.saturating_add(1024 * 1024);
-    let server = KbServiceServer::new(grpc::KbGrpc::new(kb.clone()))
+    let server = KbServiceServer::new(grpc::KbGrpc::new(kb.clone(), db.clone()))
         .max_decoding_message_size(max_message.saturating_mul(2));
     let spec = DomainSpec {
         name: NAME,

@@ -9,7 +9,8 @@
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
-//! `conversations` (repairbot's conversations, read by staff), `photos` (job
+//! `conversations` (repairbot's conversations, read by staff), `kb` (the knowledge base's documents:
+//! list, read, upload as a streamed multipart form with a hard cap, delete), `photos` (job
 //! photos: streamed uploads with a hard cap, served back as the type jobs decided),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
 //! new products and fitment), `invoices` (invoices by status, voids and refunds),
@@ -27,6 +28,7 @@ pub mod clients;
 pub mod conversations;
 pub mod fees;
 pub mod invoices;
+pub mod kb;
 pub mod pages;
 pub mod password;
 pub mod photos;
@@ -58,6 +60,7 @@ use omneuro_platform::secrets::SecretStore;
 use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
 use omneuro_proto::repairbot::v1::repairbot_service_client::RepairbotServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
@@ -103,7 +106,14 @@ pub struct Portal {
     pub billing: BillingServiceClient<TracedChannel>,
     /// The assistant's conversations, read by staff (lazy too).
     pub repairbot: RepairbotServiceClient<TracedChannel>,
+    /// The knowledge base's documents (lazy too). Documents travel whole (an upload, a document
+    /// read back with its sections), so the message limits are kb's and calls get the file time.
+    pub kb: KbServiceClient<TracedChannel>,
 }
+
+/// The largest kb message the portal sends or reads: an upload at kb's limit with its form, or a
+/// document's text twice (body and sections).
+const KB_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
     let db = Arc::new(Database::new(&cfg.database, migrations())?);
@@ -137,6 +147,13 @@ pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
             connect,
             request,
         )?),
+        kb: KbServiceClient::new(grpc::channel(
+            &cfg.upstreams.kb,
+            connect,
+            request.max(FILE_REQUEST_TIMEOUT),
+        )?)
+        .max_decoding_message_size(KB_MESSAGE_BYTES)
+        .max_encoding_message_size(KB_MESSAGE_BYTES),
     });
     App::web_with_database(
         NAME,

@@ -17,8 +17,8 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
 use crate::{
-    Portal, bench, board, catalog, clients, conversations, fees, invoices, photos, reports, roster,
-    settings, signin, stock, team, today, walkin,
+    Portal, bench, board, catalog, clients, conversations, fees, invoices, kb, photos, reports,
+    roster, settings, signin, stock, team, today, walkin,
 };
 
 /// Who may use a route.
@@ -278,6 +278,36 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::ViewClients),
         "",
         web::get().to(conversations::show)
+    ),
+    r!("GET", "/kb", Can(P::ViewJobs), "", web::get().to(kb::list)),
+    // Before `/kb/{doc_id}`, which would take "upload" for an id.
+    r!(
+        "GET",
+        "/kb/upload",
+        Can(P::EditKnowledgeBase),
+        "",
+        web::get().to(kb::upload_form)
+    ),
+    r!(
+        "POST",
+        "/kb/upload",
+        Can(P::EditKnowledgeBase),
+        "added a knowledge-base document",
+        web::post().to(kb::upload)
+    ),
+    r!(
+        "GET",
+        "/kb/{doc_id}",
+        Can(P::ViewJobs),
+        "",
+        web::get().to(kb::show)
+    ),
+    r!(
+        "POST",
+        "/kb/{doc_id}/delete",
+        Can(P::EditKnowledgeBase),
+        "deleted a knowledge-base document",
+        web::post().to(kb::delete)
     ),
     r!(
         "GET",

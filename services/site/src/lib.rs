@@ -1,7 +1,8 @@
 //! site: the public face of Juice Junkiez on the public host. Stateless: every fact on a page comes
 //! over gRPC from the service that owns it (makes from garage, services from jobs, products from shop).
 //!
-//! Layout: `upstream` (gRPC clients), `pages` (handlers and templates). `main.rs` only calls
+//! Layout: `upstream` (gRPC clients), `pages` (handlers and templates), `help` (`/help/{doc_id}`:
+//! a client-visible knowledge-base document). `main.rs` only calls
 //! [`omneuro_platform::app::main`] with [`build`].
 
 /// In a handler: the signed-in visitor and their caller identity, or a redirect to sign in.
@@ -18,6 +19,7 @@ macro_rules! signed_in {
 pub mod account;
 pub mod assistant;
 pub mod cache;
+pub mod help;
 pub mod pages;
 pub mod quote;
 pub mod repairs;

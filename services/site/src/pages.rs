@@ -129,6 +129,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, state: Data<SiteState>) {
     crate::repairs::routes(cfg);
     crate::store::routes(cfg);
     crate::quote::routes(cfg);
+    crate::help::routes(cfg);
 }
 
 /// The shop's fixed facts (address, phone) live here until a settings service owns them.

@@ -8,6 +8,7 @@ use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_proto::billing::v1::billing_service_client::BillingServiceClient;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use omneuro_proto::jobs::v1::jobs_service_client::JobsServiceClient;
+use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
 use omneuro_proto::repairbot::v1::repairbot_service_client::RepairbotServiceClient;
 use omneuro_proto::shop::v1::shop_service_client::ShopServiceClient;
 
@@ -22,7 +23,12 @@ pub struct Upstreams {
     pub billing: BillingServiceClient<TracedChannel>,
     /// With a longer per-call limit: a streamed reply may take the model a while.
     pub repairbot: RepairbotServiceClient<TracedChannel>,
+    /// Help pages (client-visible knowledge-base documents); a large document is read whole.
+    pub kb: KbServiceClient<TracedChannel>,
 }
+
+/// The largest `GetDocument` answer site reads (a document's text twice: body and sections).
+pub const KB_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Upstreams {
     pub fn connect(cfg: &UpstreamsConfig) -> anyhow::Result<Self> {
@@ -39,6 +45,7 @@ impl Upstreams {
                 connect,
                 request.max(REPLY_LIMIT),
             )?),
+            kb: KbServiceClient::new(ch(&cfg.kb)?).max_decoding_message_size(KB_MESSAGE_BYTES),
         })
     }
 }

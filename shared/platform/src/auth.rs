@@ -154,10 +154,12 @@ pub enum Permission {
     ManageStaff,
     /// Reports.
     ViewReports,
+    /// Knowledge-base documents: uploading and deleting them.
+    EditKnowledgeBase,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ViewJobs,
         Permission::MoveJobs,
         Permission::WorkBench,
@@ -172,6 +174,7 @@ impl Permission {
         Permission::EditSettings,
         Permission::ManageStaff,
         Permission::ViewReports,
+        Permission::EditKnowledgeBase,
     ];
 
     /// The role table. The owner may do everything; a tech works the bench; the front desk deals
@@ -189,6 +192,7 @@ impl Permission {
                     | OpenWalkIn
                     | AssignTech
                     | ViewClients
+                    | EditKnowledgeBase
             ),
             StaffRole::FrontDesk => matches!(
                 self,
@@ -221,6 +225,7 @@ impl Permission {
             Permission::EditSettings => "edit settings",
             Permission::ManageStaff => "manage staff",
             Permission::ViewReports => "view reports",
+            Permission::EditKnowledgeBase => "edit the knowledge base",
         }
     }
 }
