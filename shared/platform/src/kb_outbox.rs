@@ -379,8 +379,9 @@ enum Outcome {
 }
 
 impl<R: Renderer> Worker<R> {
-    /// Runs until `stop` resolves: due deliveries every `worker.poll_ms`. A round under way when
-    /// `stop` comes finishes first; rows it did not reach wait for the next start.
+    /// Runs until `stop` resolves: due deliveries every `worker.poll_ms`. `stop` also cuts a
+    /// round short (a slow kb must not hold up shutdown): rows it claimed but did not settle are
+    /// taken again when their lease runs out, and delivering a record twice is harmless.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(Duration::from_millis(self.worker.poll_ms.max(50)));
@@ -393,8 +394,13 @@ impl<R: Renderer> Worker<R> {
             if !self.db.is_migrated() {
                 continue;
             }
-            if let Err(e) = self.deliver_due().await {
-                tracing::warn!(error = %e, "kb outbox round failed");
+            tokio::select! {
+                _ = &mut stop => return,
+                round = self.deliver_due() => {
+                    if let Err(e) = round {
+                        tracing::warn!(error = %e, "kb outbox round failed");
+                    }
+                }
             }
         }
     }
