@@ -3,7 +3,7 @@
 //! the tax rate, garage for the make and model names), kb starts late.
 //!
 //! Proves: a product created while kb is down waits in the outbox and is found by clients and staff
-//! once kb starts (backlog → 0), linked to the models it fits; a change replaces its document (one
+//! once kb starts (the backlog, in the database and on shop's `/metrics`, → 0), linked to the models it fits; a change replaces its document (one
 //! per source ref); an unlisted product is gone from search; an order placed is a staff-only
 //! document (items and totals, no email or status link) that neither its client nor another can
 //! find; its payment re-renders it; a repeated delivery leaves one document.
@@ -125,6 +125,21 @@ fn pending(sdb: &TestDb, source: Option<&str>) -> i64 {
     .0
 }
 
+/// shop's `omneuro_kb_outbox_pending` on `/metrics`.
+async fn backlog_metric(metrics_url: &str) -> Option<i64> {
+    let text = http()
+        .get(metrics_url)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("omneuro_kb_outbox_pending "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 async fn within(secs: u64, what: &str, check: impl AsyncFn() -> bool) {
     let mut ok = false;
     let until = std::time::Instant::now() + Duration::from_secs(secs);
@@ -224,6 +239,12 @@ async fn products_and_orders_reach_kb_after_it_starts_and_orders_stay_with_staff
             pending(&sdb, None) > 1,
             "{backend:?}: the demo catalog waits too"
         );
+        let metrics_url = format!("http://{}/metrics", shop_proc.http);
+        let waiting = pending(&sdb, None);
+        within(5, "the backlog shows in shop's metrics", async || {
+            backlog_metric(&metrics_url).await == Some(waiting)
+        })
+        .await;
 
         // kb starts on the port shop was told about: the backlog drains.
         let k = start_domain(
@@ -242,6 +263,10 @@ async fn products_and_orders_reach_kb_after_it_starts_and_orders_stay_with_staff
         })
         .await;
         within(10, "the backlog drains", async || pending(&sdb, None) == 0).await;
+        within(5, "shop's metrics say so", async || {
+            backlog_metric(&metrics_url).await == Some(0)
+        })
+        .await;
         let staff_hits = hits(&kb_url, &tech(), "zephyr kickstand").await;
         let hit = staff_hits
             .iter()

@@ -100,6 +100,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             kb,
             worker: cfg.worker.clone(),
             service: NAME,
+            metrics: Some(app.metrics()),
             renderer: kbsync::JobDocs {
                 db: db.clone(),
                 garage: garage.clone(),

@@ -140,6 +140,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             kb: KbServiceClient::new(channel(&cfg.upstreams.kb)?),
             worker: cfg.worker.clone(),
             service: NAME,
+            metrics: Some(app.metrics()),
             renderer: kbsync::ConversationDocs { db },
         };
         app.spawn_worker("kb_sync", move |stop| kb_sync.run(stop));

@@ -92,6 +92,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             kb,
             worker: cfg.worker.clone(),
             service: NAME,
+            metrics: Some(app.metrics()),
             renderer: kbsync::ShopDocs { db, garage },
         };
         app.spawn_worker("kb_sync", move |stop| kb_sync.run(stop));

@@ -35,6 +35,7 @@ use crate::config::WorkerConfig;
 use crate::db::{Database, DbConnection, DbError, now_utc};
 use crate::grpc::TracedChannel;
 use crate::ids;
+use crate::metrics::Metrics;
 
 /// How long a claim lasts; a worker that dies mid-delivery frees the row after this.
 pub const LEASE_SECONDS: i64 = 60;
@@ -370,6 +371,9 @@ pub struct Worker<R> {
     /// kb sees the calls as `system:<service>`.
     pub service: &'static str,
     pub renderer: R,
+    /// Where the backlog is reported after each round (`omneuro_kb_outbox_pending`,
+    /// `omneuro_kb_outbox_oldest_pending_seconds`): the service's [`crate::App::metrics`].
+    pub metrics: Option<Metrics>,
 }
 
 enum Outcome {
@@ -402,6 +406,22 @@ impl<R: Renderer> Worker<R> {
                     }
                 }
             }
+            self.report_backlog().await;
+        }
+    }
+
+    /// Puts the backlog into the service's metrics (a failed count keeps the last figures).
+    async fn report_backlog(&self) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let outbox = self.outbox;
+        match self.db.run(move |c| outbox.backlog(c)).await {
+            Ok((n, oldest)) => {
+                let age = oldest.map_or(0, |at| (now_utc() - at).num_seconds());
+                metrics.set_kb_outbox(n, age);
+            }
+            Err(e) => tracing::debug!(error = %e, "kb outbox backlog not counted"),
         }
     }
 
