@@ -3,6 +3,10 @@
 //! searchable by staff within seconds (one document, `source_ref = job:<id>`, the note's text in
 //! it); a status change replaces it.
 //!
+//! repairbot's conversations into kb through repairbot's outbox (ADR 0020), on both databases: a
+//! client's conversation with the offline assistant is one staff-only document, re-rendered as
+//! messages arrive, linked to its client and the product it cited; another client cannot find it.
+//!
 //! The knowledge graph on a seeded shop history, on both databases: past jobs on a make/model that
 //! mention a symptom, the parts most used for it, a path between two entities, neighbours; edges
 //! replaced and removed with their document; clients refused.
@@ -277,6 +281,159 @@ async fn job_changes_wait_while_kb_is_down_and_catch_up_when_it_is_back() {
         jsvc.stop().await;
         shop.stop().await;
         g.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_one_staff_only_document_that_follows_its_messages() {
+    use omneuro_proto::repairbot::v1 as rpb;
+    use rpb::repairbot_service_client::RepairbotServiceClient;
+    for backend in backends() {
+        let (sdb, rdb, kdb) = (
+            TestDb::new(backend, "shop"),
+            TestDb::new(backend, "repairbot"),
+            TestDb::new(backend, "kb"),
+        );
+        let k = start_domain("kb", &kdb.url, &[]).await;
+        let shop = start_domain("shop", &sdb.url, &[]).await;
+        let r = start_domain(
+            "repairbot",
+            &rdb.url,
+            &[
+                ("OMNEURO__UPSTREAMS__SHOP", shop.grpc_url()),
+                ("OMNEURO__UPSTREAMS__KB", k.grpc_url()),
+                ("OMNEURO__WORKER__POLL_MS", "100".to_owned()),
+                ("OMNEURO__WORKER__RETRY_BASE_MS", "200".to_owned()),
+            ],
+        )
+        .await;
+        for x in [&k, &shop, &r] {
+            wait_ready(x).await;
+        }
+        let kb_url = k.grpc_url();
+        let mut bot = RepairbotServiceClient::new(r.channel());
+        let client = omneuro_platform::ids::new_id("cli");
+        let me = Actor::Client(client.clone());
+        let conv = bot
+            .start_conversation(auth::request(
+                &me,
+                rpb::StartConversationRequest {
+                    channel: rpb::Channel::Web.into(),
+                    client_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .conversation
+            .unwrap()
+            .id;
+        let say = |text: &str| {
+            auth::request(
+                &me,
+                rpb::SendMessageRequest {
+                    conversation_id: conv.clone(),
+                    text: text.into(),
+                },
+            )
+        };
+        let reply = bot
+            .send_message(say("do you have a 10 inch inner tube?"))
+            .await
+            .unwrap()
+            .into_inner()
+            .reply
+            .unwrap();
+        assert!(
+            reply.sources.iter().any(|s| s.id == "prd_demo_tube_10"),
+            "{reply:?}"
+        );
+        let source = format!("conversation:{conv}");
+        let conv_docs = |query: &'static str, who: Actor| {
+            let (url, source) = (kb_url.clone(), source.clone());
+            async move {
+                let ch = tonic::transport::Endpoint::from_shared(url)
+                    .unwrap()
+                    .connect_lazy();
+                KbServiceClient::new(ch)
+                    .search(auth::request(
+                        &who,
+                        pb::SearchRequest {
+                            query: query.into(),
+                            limit: 50,
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .hits
+                    .into_iter()
+                    .filter(|h| h.source_ref == source)
+                    .map(|h| h.document_id)
+                    .collect::<std::collections::BTreeSet<String>>()
+            }
+        };
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                !conv_docs("inch inner tube", tech()).await.is_empty()
+            })
+            .await,
+            "{backend:?}: staff find the conversation"
+        );
+        // Staff only: neither its own client nor another finds it.
+        let stranger = Actor::Client(omneuro_platform::ids::new_id("cli"));
+        for who in [me.clone(), stranger] {
+            assert!(
+                conv_docs("inch inner tube", who).await.is_empty(),
+                "{backend:?}"
+            );
+        }
+
+        // A later message re-renders the same document.
+        bot.send_message(say("Thanks, I will collect it with my zebrawood basket."))
+            .await
+            .unwrap();
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                !conv_docs("zebrawood basket", tech()).await.is_empty()
+            })
+            .await,
+            "{backend:?}: the new message reached kb"
+        );
+        assert_eq!(
+            conv_docs("inch inner tube zebrawood", tech()).await.len(),
+            1,
+            "{backend:?}: one document per conversation"
+        );
+        let rpending = || {
+            rdb.query_pair(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(0 AS BIGINT) AS b FROM kb_outbox \
+                 WHERE state = 'pending'",
+            )
+            .0
+        };
+        assert!(
+            eventually(Duration::from_secs(5), || async { rpending() == 0 }).await,
+            "{backend:?}: the backlog drains"
+        );
+
+        // The graph: the client owns it, it is about the product it cited.
+        let mut kc = KbServiceClient::new(k.channel());
+        assert_eq!(
+            neighbours(&mut kc, ("client", &client), &["owns"]).await,
+            vec![("owns".into(), true, source.clone())]
+        );
+        assert!(
+            neighbours(&mut kc, ("conversation", &conv), &["about"])
+                .await
+                .contains(&("about".into(), true, "product:prd_demo_tube_10".into())),
+            "{backend:?}"
+        );
+
+        r.stop().await;
+        shop.stop().await;
+        k.stop().await;
     }
 }
 

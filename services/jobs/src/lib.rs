@@ -94,11 +94,17 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
     };
     let mut app = App::domain(&cfg, db.clone(), spec).await?;
     if cfg.worker.enabled {
-        let sync = kbsync::KbSync {
+        let sync = omneuro_platform::kb_outbox::Worker {
             db: db.clone(),
-            garage: garage.clone(),
+            outbox: kbsync::OUTBOX,
             kb,
             worker: cfg.worker.clone(),
+            service: NAME,
+            metrics: Some(app.metrics()),
+            renderer: kbsync::JobDocs {
+                db: db.clone(),
+                garage: garage.clone(),
+            },
         };
         app.spawn_worker("kb_sync", move |stop| sync.run(stop));
         let notifier = notify::Notifier {

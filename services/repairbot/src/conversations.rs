@@ -224,6 +224,8 @@ pub fn append(
                 ms::created_at.eq(stored.created_at),
             ))
             .execute(c)?;
+        // kb learns about the conversation with the message, or not at all (ADR 0020).
+        crate::kbsync::conversation_changed(c, conversation, "message", stored.created_at)?;
         Ok(())
     })?;
     Ok(stored)

@@ -1,6 +1,7 @@
 //! repairbot: conversations with clients and techs, the LLM and its tools, the phone receptionist.
 //!
-//! Layout: `conversations` (domain types and queries), `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
+//! Layout: `conversations` (domain types and queries), `kbsync` (conversations into kb through
+//! repairbot's `kb_outbox`, ADR 0020), `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod assistant;
@@ -8,6 +9,7 @@ pub mod conversations;
 pub mod grpc;
 pub mod intent;
 pub mod kb;
+pub mod kbsync;
 pub mod llm;
 pub mod schema;
 pub mod tools;
@@ -129,5 +131,21 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         })),
         seed_demo: None,
     };
-    App::domain(&cfg, db, spec).await
+    let mut app = App::domain(&cfg, db.clone(), spec).await?;
+    // Conversations into kb (ADR 0020): rows wait in `kb_outbox` while kb is away.
+    if cfg.worker.enabled {
+        let kb_sync = omneuro_platform::kb_outbox::Worker {
+            db: db.clone(),
+            outbox: kbsync::OUTBOX,
+            kb: KbServiceClient::new(channel(&cfg.upstreams.kb)?),
+            worker: cfg.worker.clone(),
+            service: NAME,
+            metrics: Some(app.metrics()),
+            renderer: kbsync::ConversationDocs { db },
+        };
+        app.spawn_worker("kb_sync", move |stop| kb_sync.run(stop));
+    } else {
+        tracing::warn!("worker.enabled = false: conversations for kb wait in kb_outbox");
+    }
+    Ok(app)
 }

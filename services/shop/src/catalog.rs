@@ -8,14 +8,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use omneuro_platform::db::{DbConnection, write_transaction};
+use omneuro_platform::db::{DbConnection, now_utc, write_transaction};
 use omneuro_platform::error::{DomainError, text};
 use omneuro_platform::ids;
 
-use crate::inventory;
 use crate::products::Product;
 use crate::schema::catalog::catalog_products as cp;
 use crate::schema::product_fitment;
+use crate::{inventory, kbsync};
 
 /// $100,000.
 pub const MAX_PRICE_CENTS: i64 = 10_000_000;
@@ -526,6 +526,7 @@ pub fn create(
         if p.opening_stock > 0 {
             inventory::adjust(c, &id, p.opening_stock, "opening stock", actor, now)?;
         }
+        kbsync::product_changed(c, &id, "created", now)?;
         must_get(c, &id)
     })
 }
@@ -542,6 +543,7 @@ pub fn update(
             diesel::update(cp::table.filter(cp::id.eq(id)))
                 .set(changes)
                 .execute(c)?;
+            kbsync::product_changed(c, id, "changed", now_utc())?;
         }
         must_get(c, id)
     })
@@ -560,6 +562,7 @@ pub fn set_fitment(
             .set(cp::fits_all.eq(fits_all))
             .execute(c)?;
         replace_fitment(c, id, list)?;
+        kbsync::product_changed(c, id, "fitment", now_utc())?;
         must_get(c, id)
     })
 }

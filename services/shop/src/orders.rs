@@ -9,8 +9,8 @@ use omneuro_platform::db::{DbConnection, write_transaction};
 use omneuro_platform::error::DomainError;
 use omneuro_platform::{ids, per_backend};
 
-use crate::inventory;
 use crate::schema::{cart_items, carts, order_items, orders, products};
+use crate::{inventory, kbsync};
 
 /// Most of one item a shopper may put in a cart.
 pub const MAX_QUANTITY: i32 = 20;
@@ -310,6 +310,7 @@ pub fn place(
         if let Some(cart) = cart_id(c, token, false, now)? {
             diesel::delete(cart_items::table.filter(cart_items::cart_id.eq(cart))).execute(c)?;
         }
+        kbsync::order_changed(c, &id, "placed", now)?;
         get(c, &id, None)
     })
 }
@@ -473,6 +474,7 @@ pub fn mark_paid(
         .set((orders::status.eq("paid"), orders::updated_at.eq(now)))
         .execute(c)?;
         if n == 1 {
+            kbsync::order_changed(c, id, "paid", now)?;
             for i in &order.items {
                 inventory::take(
                     c,
@@ -509,6 +511,7 @@ pub fn release(
         .set((orders::status.eq(to), orders::updated_at.eq(now)))
         .execute(c)?;
         if n == 1 {
+            kbsync::order_changed(c, id, to, now)?;
             for i in &order.items {
                 inventory::release(
                     c,

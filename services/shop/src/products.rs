@@ -404,12 +404,16 @@ pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
     let inserted = conn.transaction(|conn| {
         let mut n = 0;
         for row in &rows {
-            n += omneuro_platform::per_backend!(&mut *conn, |c| diesel::insert_into(
+            let inserted = omneuro_platform::per_backend!(&mut *conn, |c| diesel::insert_into(
                 products::table
             )
             .values(row)
             .on_conflict_do_nothing()
             .execute(c))?;
+            if inserted == 1 {
+                crate::kbsync::product_changed(conn, row.id, "seeded", now)?;
+            }
+            n += inserted;
             if row.on_hand != 0 {
                 omneuro_platform::per_backend!(&mut *conn, |c| diesel::insert_into(
                     inventory_ledger::table

@@ -93,6 +93,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Products and orders waiting for kb (ADR 0020); read and written through
+    /// `omneuro_platform::kb_outbox::Outbox`, keyed by the document's source ref.
+    kb_outbox (id) {
+        id -> Text,
+        source_ref -> Text,
+        event -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Text,
+        created_at -> Timestamp,
+        done_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(inventory_ledger -> products (product_id));
 diesel::joinable!(product_fitment -> products (product_id));
 diesel::joinable!(cart_items -> carts (cart_id));

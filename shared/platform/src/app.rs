@@ -102,6 +102,7 @@ pub struct App {
     readiness: Readiness,
     grace: Duration,
     workers: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+    metrics: Metrics,
 }
 
 impl App {
@@ -122,6 +123,10 @@ impl App {
     }
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc_addr
+    }
+    /// The registry behind `/metrics`, for workers that report gauges (the kb outbox backlog).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// A domain service: its own database, gRPC port with health, HTTP port for probes and metrics.
@@ -173,7 +178,7 @@ impl App {
         let watcher = tokio::spawn(watch_database(
             db,
             readiness.clone(),
-            metrics,
+            metrics.clone(),
             Some((reporter.clone(), spec.grpc_services.clone())),
             if cfg.demo_data { spec.seed_demo } else { None },
             Duration::from_millis(cfg.database.health_interval_ms.max(50)),
@@ -192,6 +197,7 @@ impl App {
             readiness: readiness.clone(),
             grace,
             workers: Vec::new(),
+            metrics,
         })
     }
 
@@ -254,7 +260,7 @@ impl App {
         let ctx = HttpContext {
             service: name,
             readiness: readiness.clone(),
-            metrics,
+            metrics: metrics.clone(),
         };
         let http = crate::http::server(http_cfg, http_listener, ctx, routes, grace)?;
         tracing::info!(service = name, http.addr = %http_addr, "listening");
@@ -270,6 +276,7 @@ impl App {
             readiness,
             grace,
             workers: Vec::new(),
+            metrics,
         })
     }
 

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`auth`] | the caller identity (`x-omneuro-actor`) carried on every internal gRPC call |
 //! | [`blobs`] | files kept outside the database (jobs' photos): `BlobStore`, on disk today |
+//! | [`kb_outbox`] | records into the knowledge base: each service's `kb_outbox` table and the worker that empties it |
 //! | [`mail`] | outgoing email over SMTP (lettre), or a dev mailbox directory |
 //! | [`config`] | file + `OMNEURO__…` env layering, strict parsing that names the bad key |
 //! | [`secrets`] | secrets from AWS SSM (or env in dev), cached, never printed |
@@ -31,6 +32,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod ids;
+pub mod kb_outbox;
 pub mod mail;
 pub mod metrics;
 pub mod secrets;

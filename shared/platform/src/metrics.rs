@@ -36,6 +36,8 @@ struct Inner {
     grpc_requests: Family<Labels2, Counter>,
     grpc_duration: Histograms<Labels1>,
     db_up: Gauge,
+    kb_outbox_pending: Gauge,
+    kb_outbox_oldest: Gauge,
 }
 
 impl Metrics {
@@ -47,6 +49,8 @@ impl Metrics {
         let grpc_requests = Family::<Labels2, Counter>::default();
         let grpc_duration = Family::<[(&'static str, String); 1], Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         let db_up = Gauge::default();
+        let kb_outbox_pending = Gauge::default();
+        let kb_outbox_oldest = Gauge::default();
         let info = Family::<[(&'static str, String); 2], Gauge>::default();
         info.get_or_create(&[
             ("service", service.to_owned()),
@@ -79,6 +83,16 @@ impl Metrics {
             "1 when the service's database answered its last readiness check",
             db_up.clone(),
         );
+        registry.register(
+            "kb_outbox_pending",
+            "Rows of the service's kb_outbox waiting for kb (services that put records into kb)",
+            kb_outbox_pending.clone(),
+        );
+        registry.register(
+            "kb_outbox_oldest_pending_seconds",
+            "Age of the oldest row waiting in the service's kb_outbox; 0 when none waits",
+            kb_outbox_oldest.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -87,6 +101,8 @@ impl Metrics {
                 grpc_requests,
                 grpc_duration,
                 db_up,
+                kb_outbox_pending,
+                kb_outbox_oldest,
             }),
         }
     }
@@ -117,6 +133,12 @@ impl Metrics {
 
     pub fn set_db_up(&self, up: bool) {
         self.inner.db_up.set(i64::from(up));
+    }
+
+    /// The kb outbox backlog: rows waiting, and the age of the oldest in seconds (0 when none).
+    pub fn set_kb_outbox(&self, pending: i64, oldest_seconds: i64) {
+        self.inner.kb_outbox_pending.set(pending);
+        self.inner.kb_outbox_oldest.set(oldest_seconds.max(0));
     }
 
     /// The Prometheus text exposition of every metric, plus the process's resident memory.
@@ -158,7 +180,13 @@ mod tests {
             Duration::from_millis(2),
         );
         m.set_db_up(true);
+        m.set_kb_outbox(3, 42);
         let text = m.render();
+        assert!(text.contains("omneuro_kb_outbox_pending 3"), "{text}");
+        assert!(
+            text.contains("omneuro_kb_outbox_oldest_pending_seconds 42"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 r#"omneuro_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
