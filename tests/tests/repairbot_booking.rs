@@ -248,6 +248,17 @@ async fn the_offline_assistant_books_only_after_the_clients_yes() {
         send(&mut bot, &a, &conv, "confirm").await;
         assert_eq!(all_jobs(&mut jc).await.len(), 1);
 
+        // An expired proposal: the yes is told so, nothing booked.
+        let m = send(&mut bot, &a, &conv, &ask).await;
+        assert!(asks_to_confirm(&m), "{}", m.content);
+        assert_eq!(
+            rdb.execute("UPDATE booking_proposals SET expires_at = '2000-01-01 00:00:00'"),
+            1
+        );
+        let m = send(&mut bot, &a, &conv, "yes").await;
+        assert!(m.content.contains("expired"), "{}", m.content);
+        assert_eq!(all_jobs(&mut jc).await.len(), 1);
+
         // A yes in a fresh conversation (nothing proposed) does nothing.
         let fresh = start(&mut bot, &a).await;
         let m = send(&mut bot, &a, &fresh, "book it").await;

@@ -1242,4 +1242,136 @@ mod tests {
         let ids: Vec<&str> = found.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, vec!["prd_b"]);
     }
+
+    /// A graph that answers the same to anyone who gets through (the tools must keep others out).
+    struct FakeGraph;
+
+    #[tonic::async_trait]
+    impl KbGraph for FakeGraph {
+        async fn parts_for_symptom(
+            &self,
+            _staff: &Actor,
+            _model: &str,
+            _symptom: &str,
+        ) -> Result<Vec<PartUse>, tonic::Status> {
+            Ok(vec![PartUse {
+                key: "prd_controller".into(),
+                label: "36V controller".into(),
+                job_ids: vec!["job_past1".into(), "job_past2".into()],
+            }])
+        }
+        async fn past_jobs(
+            &self,
+            _staff: &Actor,
+            _model: &str,
+            _text: &str,
+        ) -> Result<Vec<PastJob>, tonic::Status> {
+            Ok(vec![PastJob {
+                job_id: "job_past1".into(),
+                label: "Kaabo Mantis".into(),
+                document_id: "doc_1".into(),
+            }])
+        }
+    }
+
+    /// Tools whose services are nowhere (connected lazily; the graph is the fake).
+    fn tools() -> Tools {
+        let ch = || {
+            omneuro_platform::grpc::channel(
+                "http://127.0.0.1:9",
+                std::time::Duration::from_millis(200),
+                std::time::Duration::from_millis(200),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        Tools::new(
+            JobsServiceClient::new(ch()),
+            ShopServiceClient::new(ch()),
+            GarageServiceClient::new(ch()),
+            None,
+            Some(Arc::new(FakeGraph)),
+        )
+    }
+
+    fn names(specs: &[ToolSpec]) -> Vec<&'static str> {
+        specs.iter().map(|s| s.name).collect()
+    }
+
+    fn tech() -> Caller {
+        Caller::Staff(Actor::Staff {
+            id: "stf_1".into(),
+            role: auth::StaffRole::Tech,
+        })
+    }
+
+    #[tokio::test]
+    async fn staff_tools_for_staff_booking_for_clients_only() {
+        let t = tools();
+        let client = names(&t.specs(&Caller::Client("cli_1".into())));
+        assert!(client.contains(&CREATE_BOOKING));
+        assert!(!client.contains(&PARTS_FOR_SYMPTOM) && !client.contains(&PAST_JOBS));
+        let visitor = names(&t.specs(&Caller::Visitor));
+        assert!(!visitor.contains(&CREATE_BOOKING) && !visitor.contains(&PAST_JOBS));
+        let staff = names(&t.specs(&tech()));
+        assert!(staff.contains(&PARTS_FOR_SYMPTOM) && staff.contains(&PAST_JOBS));
+        assert!(!staff.contains(&CREATE_BOOKING));
+    }
+
+    #[tokio::test]
+    async fn graph_tools_answer_staff_and_refuse_everyone_else() {
+        let t = tools();
+        let args = r#"{"model":"Kaabo Mantis","symptom":"cuts out"}"#;
+        for caller in [Caller::Client("cli_1".into()), Caller::Visitor] {
+            let out = t.run(&caller, PARTS_FOR_SYMPTOM, args).await;
+            assert!(out.record.refused, "{:?}", out.record);
+            assert!(!out.record.result.contains("controller") && out.sources.is_empty());
+            let out = t.run(&caller, PAST_JOBS, args).await;
+            assert!(out.record.refused && out.sources.is_empty());
+        }
+        let out = t.run(&tech(), PARTS_FOR_SYMPTOM, args).await;
+        assert!(!out.record.refused);
+        assert!(
+            out.record.result.contains("36V controller"),
+            "{}",
+            out.record.result
+        );
+        let links: Vec<&str> = out.sources.iter().map(|s| s.url.as_str()).collect();
+        assert_eq!(links, ["/jobs/job_past1", "/jobs/job_past2"]);
+        let out = t
+            .run(
+                &tech(),
+                PAST_JOBS,
+                r#"{"model":"Kaabo Mantis","text":"throttle"}"#,
+            )
+            .await;
+        assert_eq!(out.sources[0].url, "/jobs/job_past1");
+        // A missing model is asked for, not sent to kb.
+        let out = t.run(&tech(), PAST_JOBS, "{}").await;
+        assert!(
+            out.record.result.contains("make and model"),
+            "{}",
+            out.record.result
+        );
+    }
+
+    #[tokio::test]
+    async fn create_booking_refuses_visitors_and_staff_before_any_call() {
+        let t = tools();
+        let args = r#"{"date":"tomorrow","start":"10:00"}"#;
+        let out = t.run(&Caller::Visitor, CREATE_BOOKING, args).await;
+        assert!(out.record.refused && out.proposal.is_none());
+        assert!(
+            out.record.result.contains("sign in"),
+            "{}",
+            out.record.result
+        );
+        assert_eq!(out.sources[0].url, "/garage/book");
+        let out = t.run(&tech(), CREATE_BOOKING, args).await;
+        assert!(out.record.refused && out.proposal.is_none());
+        assert!(
+            out.record.result.contains("portal"),
+            "{}",
+            out.record.result
+        );
+    }
 }
