@@ -276,3 +276,165 @@ async fn techs_ask_the_assistant_about_jobs_in_the_portal() {
         }
     }
 }
+
+/// The model's script for the bench: trigger words (kiwi, tapir) never appear in the system prompt.
+const BENCH_RULES: &str = r#"
+version: 1
+rules:
+  - name: kiwi_parts
+    when: { messages_contain: "kiwi", turn: 1 }
+    respond:
+      tool_calls: [{ name: parts_for_symptom, arguments: { model: "King Song S22", symptom: "cuts out" } }]
+  - name: kiwi_answer
+    when: { messages_contain: "kiwi", tool_result_contains: "36V controller" }
+    respond: { content: "Past jobs on the S22 that cut out got a new 36V controller." }
+  - name: kiwi_refused
+    when: { messages_contain: "kiwi" }
+    respond: { content: "I can't look that up." }
+"#;
+
+fn link(kind: &str, from: (&str, &str), to: (&str, &str), to_label: &str) -> kb::Link {
+    kb::Link {
+        kind: kind.into(),
+        from: Some(kb::EntityRef {
+            kind: from.0.into(),
+            key: from.1.into(),
+        }),
+        to: Some(kb::EntityRef {
+            kind: to.0.into(),
+            key: to.1.into(),
+        }),
+        from_label: String::new(),
+        to_label: to_label.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn techs_get_parts_that_fixed_a_symptom_from_the_graph_and_clients_do_not() {
+    if peer_or_skip("fakellm", venv_bin("fakellm")).is_none() {
+        return;
+    }
+    for backend in backends() {
+        let dbs: Vec<TestDb> = ["kb", "repairbot", "portal"]
+            .iter()
+            .map(|s| TestDb::new(backend, s))
+            .collect();
+        let k = start_domain("kb", &dbs[0].url, &[]).await;
+        wait_ready(&k).await;
+        // A past job on a King Song S22 that cut out, fixed with a controller (as jobs sends it).
+        let mut kc = KbServiceClient::new(k.channel());
+        let model = "King Song S22";
+        kc.put_document(auth::request(
+            &Actor::System("test".into()),
+            kb::PutDocumentRequest {
+                title: format!("Job job_past1 — {model}"),
+                body: format!(
+                    "# Job job_past1 — {model}\n\n## Diagnostics notes\n\n- Cuts out under load.\n\n## Parts used\n\n- 1 × 36V controller\n"
+                ),
+                visibility: kb::Visibility::Staff.into(),
+                format: kb::Format::Markdown.into(),
+                source_ref: "job:job_past1".into(),
+                links: vec![
+                    link("is_model", ("vehicle", "veh_past1"), ("model", model), model),
+                    link("serviced_in", ("vehicle", "veh_past1"), ("job", "job_past1"), ""),
+                    link("used_part", ("job", "job_past1"), ("product", "prd_ctrl36"), "36V controller"),
+                ],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+
+        let llm = FakeLlm::start(BENCH_RULES).unwrap();
+        let tmp = TempDir::new("repairbot");
+        let bot_proc = Proc::spawn(
+            "repairbot",
+            &[
+                ("OMNEURO__DATABASE__URL", dbs[1].url.clone()),
+                ("OMNEURO__UPSTREAMS__KB", k.grpc_url()),
+                ("OMNEURO__LLM__BASE_URL", llm.base_url()),
+                ("OMNEURO__LLM__MODEL", "gpt-4o-mini".into()),
+                ("OMNEURO_SECRET_OPENAI_API_KEY", "sk-test-fakellm".into()),
+            ],
+            &tmp.0,
+        );
+        bot_proc.wait_ready().await;
+        assert!(
+            eventually(std::time::Duration::from_secs(10), || async {
+                bot_proc.logs().contains("LLM enabled")
+            })
+            .await,
+            "{}",
+            bot_proc.logs()
+        );
+
+        // A tech asks in the portal: the graph's part, the past job linked to its portal page.
+        let portal = start_portal(&dbs[2].url, &[("repairbot", bot_proc.grpc_url())], &[]).await;
+        wait_ready(&portal).await;
+        let mut staff = seed_staff(&dbs[2].url).await;
+        let mut tech = Browser::new(&portal.url(""));
+        staff_sign_in(&mut tech, &mut staff.tech).await;
+        let page = ask(
+            &mut tech,
+            "kiwi: my S22 keeps cutting out, what fixed it before?",
+        )
+        .await;
+        assert!(
+            page.body.contains("got a new 36V controller"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("<a href=\"/jobs/job_past1\">"),
+            "{}",
+            page.body
+        );
+        assert_eq!(llm.matched("kiwi_answer").await, 1);
+
+        // A client's conversation: even when the model asks for it, the tool refuses.
+        let mut bot =
+            omneuro_proto::repairbot::v1::repairbot_service_client::RepairbotServiceClient::connect(
+                bot_proc.grpc_url(),
+            )
+            .await
+            .unwrap();
+        use omneuro_proto::repairbot::v1 as rpb;
+        let me = Actor::Client("cli_graphtest0000".into());
+        let conv = bot
+            .start_conversation(auth::request(
+                &me,
+                rpb::StartConversationRequest {
+                    channel: rpb::Channel::Web.into(),
+                    client_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .conversation
+            .unwrap()
+            .id;
+        let reply = bot
+            .send_message(auth::request(
+                &me,
+                rpb::SendMessageRequest {
+                    conversation_id: conv,
+                    text: "kiwi: which parts fixed cutting out on an S22?".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .reply
+            .unwrap();
+        assert_eq!(reply.content, "I can't look that up.");
+        assert!(reply.tool_calls[0].refused, "{reply:?}");
+        assert!(!reply.tool_calls[0].result.contains("controller"));
+        assert!(reply.sources.is_empty());
+
+        portal.stop().await;
+        drop(bot_proc);
+        drop(llm);
+        k.stop().await;
+    }
+}
