@@ -593,7 +593,7 @@ async fn offline(tools: &Tools, caller: &Caller, text: &str) -> Draft {
         draft.tools = vec![outcome.record];
         return draft;
     }
-    let body = describe(tool, &result);
+    let body = describe(tool, &result, caller.is_staff());
     let mut draft = Draft::plain(format!("{preamble}\n\n{body}"), Mode::Offline);
     draft.add(outcome);
     draft
@@ -647,8 +647,9 @@ fn describe_booking(r: &Value) -> String {
     out
 }
 
-/// A tool result in words (the offline assistant has no model to phrase it).
-fn describe(tool: &str, r: &Value) -> String {
+/// A tool result in words (the offline assistant has no model to phrase it); `staff` when a staff
+/// member asked (the jobs are not theirs).
+fn describe(tool: &str, r: &Value, staff: bool) -> String {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     if let Some(why) = r.get("refused").and_then(Value::as_str) {
         return why.to_owned();
@@ -682,7 +683,8 @@ fn describe(tool: &str, r: &Value) -> String {
                     )
                 })
                 .collect();
-            format!("Your repairs:\n{}", lines.join("\n"))
+            let heading = if staff { "Repairs" } else { "Your repairs" };
+            format!("{heading}:\n{}", lines.join("\n"))
         }
         tools::ORDER_STATUS => format!(
             "Order {}: {} (total {}).",

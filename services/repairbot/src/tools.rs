@@ -437,7 +437,8 @@ impl Tools {
             }
         };
         let actor = Actor::Client(client_id.clone());
-        let failed = |v: Value| (v, Vec::new(), false, None);
+        // Whatever is missing, the booking page is the other way to book.
+        let failed = |v: Value| (v, vec![book_page()], false, None);
 
         // The free slots first: they give the shop's time zone for "tomorrow".
         let mut jobs_client = self.jobs.clone();
