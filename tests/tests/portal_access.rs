@@ -104,7 +104,10 @@ fn route_rule(method: &str, path: &str) -> Option<&'static str> {
         ("GET", "/today")
         | ("GET", "/jobs")
         | ("GET", "/jobs/{id}")
-        | ("GET", "/jobs/{id}/photos/{photo_id}") => "view jobs",
+        | ("GET", "/jobs/{id}/photos/{photo_id}")
+        | ("GET" | "POST", "/assistant")
+        | ("POST", "/assistant/stream")
+        | ("POST", "/assistant/new") => "view jobs",
         ("POST", "/jobs/{id}/move") => "move jobs",
         ("POST", "/jobs/{id}/notes")
         | ("POST", "/jobs/{id}/labor")

@@ -9,8 +9,9 @@
 //! [`staff::Staff`] extractor), `pages` (the route table with who may use each route, and page
 //! helpers), `signin` (password, second factor, set-up), `team` (own account, staff and invites,
 //! audit log), `today`/`board`/`bench`/`walkin`/`clients` (the shop floor and the counter),
-//! `conversations` (repairbot's conversations, read by staff), `kb` (the knowledge base's documents:
-//! list, read, upload as a streamed multipart form with a hard cap, delete), `photos` (job
+//! `conversations` (repairbot's conversations, read by staff), `assistant` (the techs' chat with
+//! repairbot), `kb` (the knowledge base's documents: list, read, upload as a streamed multipart
+//! form with a hard cap, delete), `photos` (job
 //! photos: streamed uploads with a hard cap, served back as the type jobs decided),
 //! `stock` (stock adjustments with a reason), `catalog` (the owner's products: prices, listings,
 //! new products and fitment), `invoices` (invoices by status, voids and refunds),
@@ -20,6 +21,7 @@
 //! `main.rs` runs a command-line step when one is named, else the service.
 
 pub mod accounts;
+pub mod assistant;
 pub mod bench;
 pub mod board;
 pub mod catalog;
@@ -80,6 +82,9 @@ pub fn defaults() -> String {
     format!("[http]\nport = 7108\n[database]\n{UPSTREAM_DEFAULTS}{LINK_DEFAULTS}")
 }
 
+/// The longest a reply from repairbot (model and tools included) may take.
+const REPLY_LIMIT: Duration = Duration::from_secs(90);
+
 /// The least time a photo upload or download to jobs gets (10 MB over a slow link).
 const FILE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -109,6 +114,8 @@ pub struct Portal {
     /// The knowledge base's documents (lazy too). Documents travel whole (an upload, a document
     /// read back with its sections), so the message limits are kb's and calls get the file time.
     pub kb: KbServiceClient<TracedChannel>,
+    /// repairbot again, for the techs' chat: a reply may wait on the model ([`REPLY_LIMIT`]).
+    pub repairbot_replies: RepairbotServiceClient<TracedChannel>,
 }
 
 /// The largest kb message the portal sends or reads: an upload at kb's limit with its form, or a
@@ -154,6 +161,11 @@ pub async fn build(cfg: PortalConfig) -> anyhow::Result<App> {
         )?)
         .max_decoding_message_size(KB_MESSAGE_BYTES)
         .max_encoding_message_size(KB_MESSAGE_BYTES),
+        repairbot_replies: RepairbotServiceClient::new(grpc::channel(
+            &cfg.upstreams.repairbot,
+            connect,
+            request.max(REPLY_LIMIT),
+        )?),
     });
     App::web_with_database(
         NAME,

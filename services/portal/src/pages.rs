@@ -17,8 +17,8 @@ use omneuro_platform::http::{error_page, refusal_status, request_id};
 use crate::accounts::{self, Audit};
 use crate::staff::Staff;
 use crate::{
-    Portal, bench, board, catalog, clients, conversations, fees, invoices, kb, photos, reports,
-    roster, settings, signin, stock, team, today, walkin,
+    Portal, assistant, bench, board, catalog, clients, conversations, fees, invoices, kb, photos,
+    reports, roster, settings, signin, stock, team, today, walkin,
 };
 
 /// Who may use a route.
@@ -308,6 +308,34 @@ pub static ROUTES: &[RouteSpec] = &[
         Can(P::EditKnowledgeBase),
         "deleted a knowledge-base document",
         web::post().to(kb::delete)
+    ),
+    r!(
+        "GET",
+        "/assistant",
+        Can(P::ViewJobs),
+        "",
+        web::get().to(assistant::show)
+    ),
+    r!(
+        "POST",
+        "/assistant",
+        Can(P::ViewJobs),
+        "asked the assistant",
+        web::post().to(assistant::send)
+    ),
+    r!(
+        "POST",
+        "/assistant/stream",
+        Can(P::ViewJobs),
+        "asked the assistant",
+        web::post().to(assistant::stream_reply)
+    ),
+    r!(
+        "POST",
+        "/assistant/new",
+        Can(P::ViewJobs),
+        "",
+        web::post().to(assistant::start_over)
     ),
     r!(
         "GET",

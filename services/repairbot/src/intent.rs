@@ -1507,6 +1507,168 @@ fn collapsed_rules(t: &[String]) -> bool {
     PATTERNS.iter().any(|p| s.contains(p))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Booking: the day and time a booking message names, and the client's yes or no to a proposal.
+
+/// A day a booking message names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Day {
+    Today,
+    Tomorrow,
+    /// The next one (today included).
+    Weekday(chrono::Weekday),
+    Date(chrono::NaiveDate),
+}
+
+impl Day {
+    /// The date meant, counted from `today` (the shop's local date).
+    pub fn resolve(self, today: chrono::NaiveDate) -> chrono::NaiveDate {
+        use chrono::Datelike;
+        match self {
+            Day::Today => today,
+            Day::Tomorrow => today.succ_opt().unwrap_or(today),
+            Day::Weekday(w) => {
+                let ahead =
+                    (7 + w.num_days_from_monday() - today.weekday().num_days_from_monday()) % 7;
+                today + chrono::Days::new(u64::from(ahead))
+            }
+            Day::Date(d) => d,
+        }
+    }
+}
+
+/// The day and time a booking message asks for ("tomorrow at 10", "saturday 2pm",
+/// "2026-12-05 10:30"); either may be missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BookingWhen {
+    pub day: Option<Day>,
+    pub time: Option<chrono::NaiveTime>,
+}
+
+impl BookingWhen {
+    pub fn is_empty(&self) -> bool {
+        self.day.is_none() && self.time.is_none()
+    }
+}
+
+/// Reads the day and time out of a booking message. A bare number counts as a time only after
+/// "at" or with am/pm ("10 inch" is not a time); "at 1" to "at 7" without am/pm mean the
+/// afternoon (the shop is closed at night).
+pub fn booking_when(message: &str) -> BookingWhen {
+    use chrono::{NaiveDate, NaiveTime, Weekday};
+    let lower: String = message
+        .chars()
+        .take(MAX_CLASSIFY_CHARS)
+        .map(fold)
+        .flat_map(char::to_lowercase)
+        .map(|c| {
+            if c.is_alphanumeric() || c == ':' || c == '-' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let t: Vec<&str> = lower.split_whitespace().collect();
+    let mut when = BookingWhen::default();
+    for (i, &w) in t.iter().enumerate() {
+        let day = match w {
+            "today" | "tonight" => Some(Day::Today),
+            "tomorrow" | "tmrw" | "tmr" => Some(Day::Tomorrow),
+            "monday" | "mon" => Some(Day::Weekday(Weekday::Mon)),
+            "tuesday" | "tue" | "tues" => Some(Day::Weekday(Weekday::Tue)),
+            "wednesday" | "wed" => Some(Day::Weekday(Weekday::Wed)),
+            "thursday" | "thu" | "thur" | "thurs" => Some(Day::Weekday(Weekday::Thu)),
+            "friday" | "fri" => Some(Day::Weekday(Weekday::Fri)),
+            "saturday" | "sat" => Some(Day::Weekday(Weekday::Sat)),
+            "sunday" | "sun" => Some(Day::Weekday(Weekday::Sun)),
+            d => NaiveDate::parse_from_str(d, "%Y-%m-%d").ok().map(Day::Date),
+        };
+        if when.day.is_none() {
+            when.day = day;
+        }
+        if when.time.is_some() {
+            continue;
+        }
+        let after_at = i > 0 && (t[i - 1] == "at" || t[i - 1] == "@");
+        if w == "noon" || w == "midday" {
+            when.time = NaiveTime::from_hms_opt(12, 0, 0);
+            continue;
+        }
+        // "10", "10:30", "10am", "10:30pm", or "10" followed by "am"/"pm".
+        let (clock, suffix) = match w.find(|c: char| c.is_ascii_alphabetic()) {
+            Some(k) => (&w[..k], &w[k..]),
+            None => (w, t.get(i + 1).copied().unwrap_or("")),
+        };
+        let meridiem = match suffix {
+            "am" | "a" => Some(false),
+            "pm" | "p" => Some(true),
+            _ => None,
+        };
+        if !(after_at || meridiem.is_some()) {
+            continue;
+        }
+        let mut parts = clock.splitn(2, ':');
+        let (Some(h), m) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Ok(h), Ok(m)) = (h.parse::<u32>(), m.unwrap_or("0").parse::<u32>()) else {
+            continue;
+        };
+        let h = match meridiem {
+            Some(true) if h < 12 => h + 12,
+            Some(false) if h == 12 => 0,
+            None if (1..=7).contains(&h) => h + 12,
+            _ => h,
+        };
+        when.time = NaiveTime::from_hms_opt(h, m, 0);
+    }
+    when
+}
+
+/// Whether the message is an explicit yes to a proposed booking ("yes", "confirm", "book it"),
+/// nothing more: "yes but on Friday" is not a confirmation.
+pub fn is_confirmation(message: &str) -> bool {
+    let t = words(message, 200);
+    let t: Vec<&str> = t.iter().map(String::as_str).collect();
+    matches!(
+        t.as_slice(),
+        ["yes"]
+            | ["y"]
+            | ["yes", "please"]
+            | ["yes", "confirm"]
+            | ["yes", "confirmed"]
+            | ["yes", "book", "it"]
+            | ["yes", "please", "book", "it"]
+            | ["yes", "book", "it", "please"]
+            | ["confirm"]
+            | ["confirmed"]
+            | ["i", "confirm"]
+            | ["book", "it"]
+            | ["book", "it", "please"]
+            | ["please", "book", "it"]
+            | ["ok", "book", "it"]
+            | ["okay", "book", "it"]
+    )
+}
+
+/// Whether the message is a plain no to a proposed booking.
+pub fn is_decline(message: &str) -> bool {
+    let t = words(message, 200);
+    let t: Vec<&str> = t.iter().map(String::as_str).collect();
+    matches!(
+        t.as_slice(),
+        ["no"]
+            | ["n"]
+            | ["nope"]
+            | ["no", "thanks"]
+            | ["no", "thank", "you"]
+            | ["cancel"]
+            | ["do", "not", "book", "it"]
+            | ["no", "do", "not", "book", "it"]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1764,5 +1926,90 @@ mod tests {
         let p = offline_preamble();
         assert!(p.contains("offline assistant"));
         assert!(p.contains("no AI model"));
+    }
+}
+
+#[cfg(test)]
+mod booking_tests {
+    use super::*;
+    use chrono::{NaiveDate, NaiveTime, Weekday};
+
+    fn at(h: u32, m: u32) -> Option<NaiveTime> {
+        NaiveTime::from_hms_opt(h, m, 0)
+    }
+
+    #[test]
+    fn booking_messages_name_a_day_and_a_time() {
+        assert_eq!(
+            booking_when("book my scooter for tomorrow at 10"),
+            BookingWhen {
+                day: Some(Day::Tomorrow),
+                time: at(10, 0)
+            }
+        );
+        assert_eq!(
+            booking_when("Saturday 2pm please"),
+            BookingWhen {
+                day: Some(Day::Weekday(Weekday::Sat)),
+                time: at(14, 0)
+            }
+        );
+        assert_eq!(
+            booking_when("on 2026-12-05 at 10:30"),
+            BookingWhen {
+                day: Some(Day::Date(NaiveDate::from_ymd_opt(2026, 12, 5).unwrap())),
+                time: at(10, 30)
+            }
+        );
+        assert_eq!(booking_when("book me in at 3").time, at(15, 0));
+        assert_eq!(booking_when("friday at 11 am").time, at(11, 0));
+        // A number is not a time without "at" or am/pm.
+        assert_eq!(
+            booking_when("book a 10 inch tire change"),
+            BookingWhen::default()
+        );
+    }
+
+    #[test]
+    fn days_resolve_from_today() {
+        // 2026-11-26 is a Thursday.
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(Day::Tomorrow.resolve(today), d(2026, 11, 27));
+        assert_eq!(Day::Weekday(Weekday::Sat).resolve(today), d(2026, 11, 28));
+        assert_eq!(Day::Weekday(Weekday::Thu).resolve(today), today);
+        assert_eq!(Day::Weekday(Weekday::Mon).resolve(today), d(2026, 11, 30));
+    }
+
+    #[test]
+    fn only_an_explicit_yes_confirms() {
+        for yes in [
+            "yes",
+            "Yes!",
+            "confirm",
+            "book it",
+            "Yes, book it.",
+            "yes please",
+        ] {
+            assert!(is_confirmation(yes), "{yes}");
+        }
+        for not in [
+            "yes but on friday",
+            "sure",
+            "ok",
+            "no",
+            "what?",
+            "yes yes yes and more",
+        ] {
+            assert!(!is_confirmation(not), "{not}");
+        }
+        assert!(is_decline("No."));
+        assert!(!is_decline("no, friday instead"));
+    }
+
+    #[test]
+    fn book_with_a_time_is_still_a_booking() {
+        assert_eq!(classify("book my scooter for tomorrow at 10"), Intent::Book);
+        assert_eq!(classify("Book my Segway for saturday at 2pm"), Intent::Book);
     }
 }

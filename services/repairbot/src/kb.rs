@@ -3,13 +3,16 @@
 //! CLIENT audience and no client (shop-wide client-visible only), staff as themselves (everything).
 //! Staff-only documents therefore never reach a client's or visitor's conversation: kb filters them
 //! before they leave kb.
+//!
+//! [`KbGraph`] over kb's graph RPCs (`PartsForSymptom`, `JobsMentioning`), for staff only: made as
+//! the staff member (kb refuses anyone else too).
 
 use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::grpc::{TracedChannel, call};
 use omneuro_proto::kb::v1 as pb;
 use omneuro_proto::kb::v1::kb_service_client::KbServiceClient;
 
-use crate::tools::{Caller, KbSearch, Passage};
+use crate::tools::{Caller, KbGraph, KbSearch, PartUse, Passage, PastJob};
 
 /// The longest passage handed to the model or shown offline (characters).
 const PASSAGE_CHARS: usize = 600;
@@ -70,15 +73,100 @@ impl KbSearch for KbClient {
             } else {
                 format!("{} › {}", h.title, h.heading)
             };
+            // Staff open a document in the portal; it has no page on the public site yet, so
+            // clients and visitors see it cited by title.
+            let url = if caller.is_staff() {
+                format!("/kb/{}", h.document_id)
+            } else {
+                String::new()
+            };
             out.push(Passage {
                 doc_id: h.document_id,
                 title,
                 text: h.text.chars().take(PASSAGE_CHARS).collect(),
-                // kb documents have no page of their own on the public site yet: cited by title.
-                url: String::new(),
+                url,
             });
         }
         Ok(out)
+    }
+}
+
+#[tonic::async_trait]
+impl KbGraph for KbClient {
+    async fn parts_for_symptom(
+        &self,
+        staff: &Actor,
+        model: &str,
+        symptom: &str,
+    ) -> Result<Vec<PartUse>, tonic::Status> {
+        let mut kb = self.kb.clone();
+        let res = call(
+            "KbService/PartsForSymptom",
+            kb.parts_for_symptom(auth::request(
+                staff,
+                pb::PartsForSymptomRequest {
+                    symptom: symptom.chars().take(200).collect(),
+                    model: model.chars().take(120).collect(),
+                },
+            )),
+        )
+        .await?;
+        Ok(res
+            .into_inner()
+            .parts
+            .into_iter()
+            .take(10)
+            .map(|p| {
+                let part = p.part.unwrap_or_default();
+                PartUse {
+                    label: if part.label.is_empty() {
+                        part.key.clone()
+                    } else {
+                        part.label
+                    },
+                    key: part.key,
+                    job_ids: p.job_ids.into_iter().take(10).collect(),
+                }
+            })
+            .collect())
+    }
+
+    async fn past_jobs(
+        &self,
+        staff: &Actor,
+        model: &str,
+        text: &str,
+    ) -> Result<Vec<PastJob>, tonic::Status> {
+        let mut kb = self.kb.clone();
+        let res = call(
+            "KbService/JobsMentioning",
+            kb.jobs_mentioning(auth::request(
+                staff,
+                pb::JobsMentioningRequest {
+                    make_model: model.chars().take(120).collect(),
+                    text: text.chars().take(200).collect(),
+                },
+            )),
+        )
+        .await?;
+        Ok(res
+            .into_inner()
+            .jobs
+            .into_iter()
+            .take(10)
+            .map(|m| {
+                let job = m.job.unwrap_or_default();
+                PastJob {
+                    label: if job.label.is_empty() {
+                        job.key.clone()
+                    } else {
+                        job.label
+                    },
+                    job_id: job.key,
+                    document_id: m.document_id,
+                }
+            })
+            .collect())
     }
 }
 

@@ -1,10 +1,12 @@
 //! repairbot: conversations with clients and techs, the LLM and its tools, the phone receptionist.
 //!
 //! Layout: `conversations` (domain types and queries), `kbsync` (conversations into kb through
-//! repairbot's `kb_outbox`, ADR 0020), `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
+//! repairbot's `kb_outbox`, ADR 0020), `booking` (proposed bookings awaiting the client's yes),
+//! `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod assistant;
+pub mod booking;
 pub mod conversations;
 pub mod grpc;
 pub mod intent;
@@ -59,12 +61,17 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         )
     };
     // search_kb: kb's Search RPC, made as the caller ([upstreams] kb).
-    let kb: Arc<dyn tools::KbSearch> =
-        Arc::new(kb::KbClient::new(KbServiceClient::new(channel(&up.kb)?)));
+    // parts_for_symptom, past_jobs (staff only): kb's graph RPCs, as the staff member.
+    let kb_client = Arc::new(kb::KbClient::new(KbServiceClient::new(channel(&up.kb)?)));
+    let kb: Arc<dyn tools::KbSearch> = kb_client.clone();
+    let graph: Arc<dyn tools::KbGraph> = kb_client;
+    // create_booking: the client's vehicles from garage ([upstreams] garage), as the client.
     let tools = tools::Tools::new(
         JobsServiceClient::new(channel(&up.jobs)?),
         ShopServiceClient::new(channel(&up.shop)?),
+        GarageServiceClient::new(channel(&up.garage)?),
         Some(kb),
+        Some(graph),
     );
     let limits = assistant::Limits::new(cfg.llm.per_client_per_minute, cfg.llm.daily_token_budget);
     let assistant = Arc::new(assistant::Assistant::new(db.clone(), tools, limits));

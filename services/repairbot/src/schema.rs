@@ -36,3 +36,20 @@ diesel::table! {
         received_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    booking_proposals (conversation_id) {
+        conversation_id -> Text,
+        client_id -> Text,
+        vehicle_id -> Text,
+        vehicle_label -> Text,
+        services -> Text,
+        problem -> Text,
+        slot_date -> Text,
+        window_code -> Text,
+        slot_start -> Text,
+        summary -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -7,7 +7,8 @@
 //!   server-sent events (`token`, `tool`, `done` with the sources, or a friendly `error`) as they
 //!   come; never buffered. A POST (not an `EventSource` GET) so the message never lands in a URL or
 //!   an access log and the form's CSRF check applies unchanged; the page's script reads the
-//!   `text/event-stream` body with `fetch`.
+//!   `text/event-stream` body with `fetch`. The relay and the page's script are shared with the
+//!   portal's assistant (`omneuro_platform::web`); only how an event reads is this page's.
 //!
 //! Who is chatting is decided here, never by the browser: the signed-in client (the `jj_session`
 //! cookie, checked with garage) or an anonymous visitor (site's own identity, so repairbot only
@@ -18,14 +19,12 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data, Form, ServiceConfig, get, post};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use futures_util::stream;
 use omneuro_platform::auth::{self, Actor};
 use omneuro_platform::grpc;
 use omneuro_platform::http::failure;
-use omneuro_platform::web;
+use omneuro_platform::web::{self, relay, safe_path, sse_done, sse_one_error, sse_token, sse_tool};
 use omneuro_proto::repairbot::v1 as pb;
 use serde::Deserialize;
-use serde_json::json;
 use tonic::Status;
 
 use crate::pages::SiteState;
@@ -65,6 +64,7 @@ struct AssistantPage<'a> {
     messages: Vec<MessageView>,
     error: String,
     text: String,
+    chat_script: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -73,15 +73,6 @@ pub struct MessageForm {
     text: String,
     #[serde(default)]
     csrf: String,
-}
-
-/// A link the page may show: a path on this site (`/garage/jobs/…`), never another origin or scheme.
-fn safe_url(url: &str) -> String {
-    if url.starts_with('/') && !url.starts_with("//") && !url.contains('\\') {
-        url.to_owned()
-    } else {
-        String::new()
-    }
 }
 
 fn sources_view(sources: &[pb::Source]) -> Vec<SourceView> {
@@ -93,7 +84,8 @@ fn sources_view(sources: &[pb::Source]) -> Vec<SourceView> {
             } else {
                 s.label.clone()
             },
-            url: safe_url(&s.url),
+            // A path on this site (`/garage/jobs/…`), never another origin or scheme.
+            url: safe_path(&s.url),
         })
         .collect()
 }
@@ -227,6 +219,7 @@ async fn render(
         messages,
         error,
         text,
+        chat_script: web::CHAT_SCRIPT,
     };
     page(&p, status, req, &v.cookies)
 }
@@ -294,55 +287,18 @@ async fn send(state: Data<SiteState>, req: HttpRequest, form: Form<MessageForm>)
     }
 }
 
-/// One server-sent event; `data` is JSON, so it is always one line.
-fn sse(event: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
-}
-
-fn sse_error(message: &str) -> Bytes {
-    sse("error", &json!({ "message": message }))
-}
-
 fn event_bytes(ev: pb::ReplyEvent) -> Option<Bytes> {
     Some(match ev.event? {
-        pb::reply_event::Event::Token(t) => sse("token", &json!({ "text": t })),
-        // The browser learns a look-up happened, not what came back.
-        pb::reply_event::Event::ToolCall(t) => {
-            sse("tool", &json!({ "name": t.name, "refused": t.refused }))
-        }
+        pb::reply_event::Event::Token(t) => sse_token(&t),
+        pb::reply_event::Event::ToolCall(t) => sse_tool(&t.name, t.refused),
         pb::reply_event::Event::Done(m) => {
-            let sources: Vec<serde_json::Value> = sources_view(&m.sources)
+            let sources: Vec<(String, String)> = sources_view(&m.sources)
                 .into_iter()
-                .map(|s| json!({ "label": s.label, "url": s.url }))
+                .map(|s| (s.label, s.url))
                 .collect();
-            sse(
-                "done",
-                &json!({ "id": m.id, "text": m.content, "sources": sources }),
-            )
+            sse_done(&m.id, &m.content, &sources)
         }
     })
-}
-
-fn event_stream(
-    body: impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
-    cookies: &[String],
-) -> HttpResponse {
-    let mut b = HttpResponse::Ok();
-    b.content_type("text/event-stream")
-        .insert_header(("cache-control", "no-store"))
-        // nginx passes each event on at once.
-        .insert_header(("x-accel-buffering", "no"));
-    for c in cookies {
-        b.append_header(("set-cookie", c.as_str()));
-    }
-    b.streaming(body)
-}
-
-fn one_error(message: String, cookies: &[String]) -> HttpResponse {
-    event_stream(
-        stream::once(async move { Ok(sse_error(&message)) }),
-        cookies,
-    )
 }
 
 /// The streaming path: repairbot's `StreamReply`, relayed event by event.
@@ -357,13 +313,13 @@ async fn stream_reply(
         return forbidden(&req);
     }
     if v.garage_down {
-        return one_error(SIGN_IN_UNKNOWN.to_owned(), &v.cookies);
+        return sse_one_error(SIGN_IN_UNKNOWN.to_owned(), &v.cookies);
     }
     let (id, cookie) = match ensure(&state, &req, &v).await {
         Ok(x) => x,
         Err(s) => {
             tracing::warn!(error = %s, "repairbot: no conversation");
-            return one_error(friendly(&s).1, &v.cookies);
+            return sse_one_error(friendly(&s).1, &v.cookies);
         }
     };
     v.cookies.extend(cookie);
@@ -383,27 +339,10 @@ async fn stream_reply(
         Ok(r) => r.into_inner(),
         Err(s) => {
             tracing::warn!(error = %s, "repairbot: message not answered");
-            return one_error(friendly(&s).1, &v.cookies);
+            return sse_one_error(friendly(&s).1, &v.cookies);
         }
     };
-    let body = stream::unfold(Some(replies), |replies| async move {
-        let mut replies = replies?;
-        loop {
-            match replies.message().await {
-                Ok(Some(ev)) => {
-                    if let Some(bytes) = event_bytes(ev) {
-                        return Some((Ok(bytes), Some(replies)));
-                    }
-                }
-                Ok(None) => return None,
-                Err(s) => {
-                    tracing::warn!(error = %s, "repairbot: reply stream broke");
-                    return Some((Ok(sse_error(&friendly(&s).1)), None));
-                }
-            }
-        }
-    });
-    event_stream(body, &v.cookies)
+    web::event_stream(relay(replies, event_bytes, |s| friendly(s).1), &v.cookies)
 }
 
 #[cfg(test)]
@@ -411,19 +350,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_site_paths_become_links() {
-        assert_eq!(safe_url("/garage/jobs/job_1"), "/garage/jobs/job_1");
-        assert_eq!(safe_url("//evil.example/x"), "");
-        assert_eq!(safe_url("javascript:alert(1)"), "");
-        assert_eq!(safe_url("https://evil.example"), "");
-        assert_eq!(safe_url("/\\evil.example"), "");
-        assert_eq!(safe_url(""), "");
-    }
-
-    #[test]
-    fn events_are_one_json_line_each() {
-        let b = sse("token", &json!({ "text": "a\nb" }));
-        assert_eq!(&b[..], b"event: token\ndata: {\"text\":\"a\\nb\"}\n\n");
+    fn the_done_event_links_only_site_paths() {
         let done = event_bytes(pb::ReplyEvent {
             event: Some(pb::reply_event::Event::Done(pb::Message {
                 id: "msg_1".into(),

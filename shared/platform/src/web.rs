@@ -8,9 +8,17 @@
 //! CSRF: a signed-in form carries a token derived from the session secret (unforgeable without
 //! the HttpOnly cookie); an anonymous form (sign-in) carries the value of a random `Strict` cookie
 //! (double submit). Either way a POST whose `Origin` is another site is refused.
+//!
+//! Server-sent events ([`sse`], [`relay`], [`event_stream`]) and [`CHAT_SCRIPT`]: the assistant
+//! pages of site and portal relay repairbot's `StreamReply` to the browser the same way; each page
+//! only says how one of its events reads ([`relay`]'s `to_event`).
 
-use actix_web::HttpRequest;
+use std::convert::Infallible;
+
 use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::{Stream, stream};
 
 use crate::config::Environment;
 use crate::ids;
@@ -131,6 +139,108 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+// ---------------------------------------------------------------------------------------------
+// Server-sent events.
+
+/// The assistant pages' script (streams a reply into `#chat` from the form `#chat-form`'s action
+/// + `/stream`); pages put it in a `<script>` element unescaped.
+pub const CHAT_SCRIPT: &str = include_str!("chat.js");
+
+/// One server-sent event; `data` is JSON, so it is always one line.
+pub fn sse(event: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// The chat's events, as [`CHAT_SCRIPT`] reads them: a piece of the reply's text ...
+pub fn sse_token(text: &str) -> Bytes {
+    sse("token", &serde_json::json!({ "text": text }))
+}
+
+/// ... a look-up made (the browser learns that it happened, not what came back) ...
+pub fn sse_tool(name: &str, refused: bool) -> Bytes {
+    sse(
+        "tool",
+        &serde_json::json!({ "name": name, "refused": refused }),
+    )
+}
+
+/// ... and the stored reply with its sources as (label, link); an empty link is shown as text.
+pub fn sse_done(id: &str, text: &str, sources: &[(String, String)]) -> Bytes {
+    let sources: Vec<serde_json::Value> = sources
+        .iter()
+        .map(|(label, url)| serde_json::json!({ "label": label, "url": url }))
+        .collect();
+    sse(
+        "done",
+        &serde_json::json!({ "id": id, "text": text, "sources": sources }),
+    )
+}
+
+/// The `error` event the chat script shows in place of the reply.
+pub fn sse_error(message: &str) -> Bytes {
+    sse("error", &serde_json::json!({ "message": message }))
+}
+
+/// A `text/event-stream` response that passes every event on at once (nginx too), with `cookies`.
+pub fn event_stream(
+    body: impl Stream<Item = Result<Bytes, Infallible>> + 'static,
+    cookies: &[String],
+) -> HttpResponse {
+    let mut b = HttpResponse::Ok();
+    b.content_type("text/event-stream")
+        .insert_header(("cache-control", "no-store"))
+        .insert_header(("x-accel-buffering", "no"));
+    for c in cookies {
+        b.append_header(("set-cookie", c.as_str()));
+    }
+    b.streaming(body)
+}
+
+/// An event stream of a single `error` event (the call could not start).
+pub fn sse_one_error(message: String, cookies: &[String]) -> HttpResponse {
+    event_stream(
+        stream::once(async move { Ok(sse_error(&message)) }),
+        cookies,
+    )
+}
+
+/// A gRPC server stream as server-sent events, one by one as they arrive (never buffered):
+/// `to_event` turns a message into an event (or skips it); a broken stream ends with an `error`
+/// event saying `on_error`.
+pub fn relay<T: Send + 'static>(
+    replies: tonic::Streaming<T>,
+    to_event: fn(T) -> Option<Bytes>,
+    on_error: fn(&tonic::Status) -> String,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + 'static {
+    stream::unfold(Some(replies), move |replies| async move {
+        let mut replies = replies?;
+        loop {
+            match replies.message().await {
+                Ok(Some(m)) => {
+                    if let Some(bytes) = to_event(m) {
+                        return Some((Ok(bytes), Some(replies)));
+                    }
+                }
+                Ok(None) => return None,
+                Err(s) => {
+                    tracing::warn!(error = %s, "reply stream broke");
+                    return Some((Ok(sse_error(&on_error(&s))), None));
+                }
+            }
+        }
+    })
+}
+
+/// A link a page may show from another service's data: a path on this host (`/jobs/…`), never
+/// another origin or scheme; anything else is empty (shown as text).
+pub fn safe_path(url: &str) -> String {
+    if url.starts_with('/') && !url.starts_with("//") && !url.contains('\\') {
+        url.to_owned()
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +316,22 @@ mod tests {
             &fresh.token,
             "http://localhost:8080"
         ));
+    }
+
+    #[test]
+    fn only_paths_on_this_host_become_links() {
+        assert_eq!(safe_path("/garage/jobs/job_1"), "/garage/jobs/job_1");
+        assert_eq!(safe_path("//evil.example/x"), "");
+        assert_eq!(safe_path("javascript:alert(1)"), "");
+        assert_eq!(safe_path("https://evil.example"), "");
+        assert_eq!(safe_path("/\\evil.example"), "");
+        assert_eq!(safe_path(""), "");
+    }
+
+    #[test]
+    fn events_are_one_json_line_each() {
+        let b = sse("token", &serde_json::json!({ "text": "a\nb" }));
+        assert_eq!(&b[..], b"event: token\ndata: {\"text\":\"a\\nb\"}\n\n");
+        assert!(CHAT_SCRIPT.contains("/stream") && !CHAT_SCRIPT.contains("</script"));
     }
 }
