@@ -78,7 +78,10 @@ async fn body(kb_url: &str, doc_id: &str) -> String {
     kb_client(kb_url)
         .get_document(auth::request(
             &tech(),
-            kpb::GetDocumentRequest { id: doc_id.into() },
+            kpb::GetDocumentRequest {
+                id: doc_id.into(),
+                ..Default::default()
+            },
         ))
         .await
         .unwrap()
