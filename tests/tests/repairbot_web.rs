@@ -193,6 +193,7 @@ async fn clients_and_visitors_ask_the_shop_on_the_site() {
                 ("jobs", j.grpc_url()),
                 ("shop", s.grpc_url()),
                 ("repairbot", r.grpc_url()),
+                ("kb", k.grpc_url()),
             ],
         )
         .await;
@@ -209,7 +210,7 @@ async fn clients_and_visitors_ask_the_shop_on_the_site() {
 
         // The knowledge base: one note clients may read, one for staff only.
         let mut kc = KbServiceClient::new(k.channel());
-        put_doc(
+        let winter = put_doc(
             &mut kc,
             "Winter battery storage",
             "Store the battery indoors at half charge over winter; the hibernatus routine keeps cells healthy.",
@@ -299,6 +300,16 @@ async fn clients_and_visitors_ask_the_shop_on_the_site() {
         );
         assert!(page.body.contains("half charge"), "{}", page.body);
         assert!(!page.body.contains("WALRUSMARGIN") && !page.body.contains("Supplier margins"));
+        // Cited as a link to its public help page, which shows the document to this client.
+        let help = format!("/help/{winter}");
+        assert!(
+            page.body.contains(&format!("href=\"{help}\"")),
+            "{}",
+            page.body
+        );
+        let shown = b.get(&help).await;
+        assert_eq!(shown.status, 200, "{}", shown.body);
+        assert!(shown.body.contains("hibernatus routine"), "{}", shown.body);
 
         // --- a visitor: their own anonymous conversation, public look-ups only ---
         let mut v = Browser::new(&public);

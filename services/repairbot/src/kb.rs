@@ -73,12 +73,17 @@ impl KbSearch for KbClient {
             } else {
                 format!("{} › {}", h.title, h.heading)
             };
-            // Staff open a document in the portal; it has no page on the public site yet, so
-            // clients and visitors see it cited by title.
+            // Staff open a document in the portal. Clients and visitors only ever get
+            // client-visible documents here: a product's opens its shop page, any other its
+            // public help page (site's `/help/{doc}` asks kb again as the reader).
             let url = if caller.is_staff() {
                 format!("/kb/{}", h.document_id)
+            } else if let Some(product) = h.source_ref.strip_prefix("product:").filter(|p| {
+                !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }) {
+                format!("/shop/p/{product}")
             } else {
-                String::new()
+                format!("/help/{}", h.document_id)
             };
             out.push(Passage {
                 doc_id: h.document_id,
