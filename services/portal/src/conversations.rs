@@ -88,11 +88,15 @@ fn channel(c: i32) -> &'static str {
     }
 }
 
-fn who(client_id: &str) -> String {
-    if client_id.is_empty() {
-        "visitor (not signed in)".into()
-    } else {
+/// Who the conversation is with: the client, a tech (the portal's own chat has no client), or
+/// a visitor who had not signed in.
+fn who(client_id: &str, channel: i32) -> String {
+    if !client_id.is_empty() {
         client_id.to_owned()
+    } else if channel == pb::Channel::Portal as i32 {
+        "staff (the techs' assistant)".into()
+    } else {
+        "visitor (not signed in)".into()
     }
 }
 
@@ -153,7 +157,7 @@ pub async fn list(
                 .map(|s| {
                     let c = s.conversation.unwrap_or_default();
                     ConversationRow {
-                        who: who(&c.client_id),
+                        who: who(&c.client_id, c.channel),
                         channel: channel(c.channel),
                         id: c.id,
                         messages: s.message_count,
@@ -207,7 +211,7 @@ pub async fn show(
         Ok(r) => {
             let r = r.into_inner();
             let c = r.conversation.unwrap_or_default();
-            t.who = who(&c.client_id);
+            t.who = who(&c.client_id, c.channel);
             t.channel = channel(c.channel);
             t.started = c
                 .started_at
@@ -245,4 +249,19 @@ pub async fn show(
         }
     };
     page(&t, status, &req, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_say_who_they_are_with() {
+        assert_eq!(who("cli_1", pb::Channel::Web as i32), "cli_1");
+        assert_eq!(
+            who("", pb::Channel::Portal as i32),
+            "staff (the techs' assistant)"
+        );
+        assert_eq!(who("", pb::Channel::Web as i32), "visitor (not signed in)");
+    }
 }
