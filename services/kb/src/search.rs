@@ -133,7 +133,13 @@ impl SearchIndex {
     /// A fresh, empty index held in memory (tests, benches, rebuilt-on-start deployments).
     pub fn open_in_ram() -> tantivy::Result<Self> {
         let (schema, fields) = schema();
-        Self::with_index(Index::create_in_ram(schema), fields)
+        Self::with_index(Index::create_in_ram(schema), fields, None)
+    }
+
+    /// An in-memory index whose writer uses one indexing thread (throughput on one core).
+    pub fn open_in_ram_single_threaded() -> tantivy::Result<Self> {
+        let (schema, fields) = schema();
+        Self::with_index(Index::create_in_ram(schema), fields, Some(1))
     }
 
     /// Opens the index stored in `dir`, creating the directory and an empty index if needed.
@@ -143,12 +149,16 @@ impl SearchIndex {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let index = Index::open_or_create(MmapDirectory::open(dir)?, schema)?;
-        Self::with_index(index, fields)
+        Self::with_index(index, fields, None)
     }
 
-    fn with_index(index: Index, fields: Fields) -> tantivy::Result<Self> {
+    /// `threads`: indexing threads for the writer (`None`: tantivy's choice, one per core up to 8).
+    fn with_index(index: Index, fields: Fields, threads: Option<usize>) -> tantivy::Result<Self> {
         index.tokenizers().register(TEXT_ANALYZER, analyzer());
-        let writer = index.writer(WRITER_BUDGET_BYTES)?;
+        let writer = match threads {
+            Some(n) => index.writer_with_num_threads(n, WRITER_BUDGET_BYTES)?,
+            None => index.writer(WRITER_BUDGET_BYTES)?,
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
