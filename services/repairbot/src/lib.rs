@@ -13,6 +13,7 @@ pub mod intent;
 pub mod kb;
 pub mod kbsync;
 pub mod llm;
+pub mod receptionist;
 pub mod schema;
 pub mod tools;
 pub mod webhooks;
@@ -74,7 +75,9 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Some(graph),
     );
     let limits = assistant::Limits::new(cfg.llm.per_client_per_minute, cfg.llm.daily_token_budget);
-    let assistant = Arc::new(assistant::Assistant::new(db.clone(), tools, limits));
+    let assistant = Arc::new(
+        assistant::Assistant::new(db.clone(), tools, limits).with_public_url(&cfg.links.public_url),
+    );
     // The model: configured ([llm] base_url + model) and its key resolved. Without either the
     // offline assistant answers; nothing is ever sent to a model without a key. The key is
     // resolved in the background so a slow secret store never delays start-up.
@@ -128,7 +131,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         garage: GarageServiceClient::new(channel(&up.garage)?),
         db: db.clone(),
     });
-    let service = grpc::Repairbot::new(db.clone(), assistant);
+    let service = grpc::Repairbot::new(db.clone(), assistant.clone());
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(RepairbotServiceServer::new(service)),
@@ -148,11 +151,22 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             worker: cfg.worker.clone(),
             service: NAME,
             metrics: Some(app.metrics()),
-            renderer: kbsync::ConversationDocs { db },
+            renderer: kbsync::ConversationDocs { db: db.clone() },
         };
         app.spawn_worker("kb_sync", move |stop| kb_sync.run(stop));
+        // The SMS receptionist (ADR 0023): texts stored by the webhook, answered and texted back.
+        let receptionist = receptionist::Receptionist {
+            db,
+            assistant,
+            garage: GarageServiceClient::new(channel(&cfg.upstreams.garage)?),
+            sms: omneuro_platform::sms::Sms::from_config(&cfg.sms, &secrets).await,
+            worker: cfg.worker.clone(),
+        };
+        app.spawn_worker("sms", move |stop| receptionist.run(stop));
     } else {
-        tracing::warn!("worker.enabled = false: conversations for kb wait in kb_outbox");
+        tracing::warn!(
+            "worker.enabled = false: conversations for kb wait in kb_outbox, clients' texts in sms_texts"
+        );
     }
     Ok(app)
 }
