@@ -443,6 +443,42 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
         wait_state(rdb, &ev, "failed").await;
 
         assert!(bot.terminate().success());
+
+        // 9. No Telnyx API key: the text is stored and answered in its conversation, nothing is
+        //    sent, the reply is failed with the reason and the log says what to set.
+        let no_key: Vec<(&str, String)> = env
+            .iter()
+            .filter(|(k, _)| *k != "OMNEURO_SECRET_TELNYX_API_KEY")
+            .cloned()
+            .collect();
+        let mut bot = Proc::spawn("repairbot", &no_key, &tmp.0);
+        bot.wait_ready().await;
+        let url = format!("http://{}/webhooks/telnyx/sms", bot.http);
+        let before = rdb.query_pair(&msgs_sql).0;
+        let ev = format!("evt_{tag}_off");
+        let (status, _) =
+            deliver(&url, &kp, &event(&ev, known, "where is my scooter today?")).await;
+        assert_eq!(status, 200);
+        wait_state(rdb, &ev, "failed").await;
+        let (off, _) = rdb.query_pair(&format!(
+            "SELECT COUNT(*) AS a, CAST(0 AS BIGINT) AS b FROM sms_texts \
+             WHERE event_id = '{ev}' AND last_error LIKE 'SMS is off:%' AND reply IS NOT NULL"
+        ));
+        assert_eq!(off, 1);
+        assert_eq!(
+            rdb.query_pair(&msgs_sql).0,
+            before + 2,
+            "text and reply stored"
+        );
+        assert_eq!(texts(&fake, known).len(), 5, "nothing sent");
+        // Every text of the number within a day went into its one SMS conversation.
+        assert_eq!(count(rdb, &conv_sql), 1);
+        let logs = bot.logs();
+        assert!(
+            logs.contains("no reply is texted") && logs.contains("/omneuro/telnyx/api_key"),
+            "{logs}"
+        );
+        assert!(bot.terminate().success());
         jobs_svc.stop().await;
         shop.stop().await;
         garage.stop().await;
