@@ -347,6 +347,20 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
             "{:?}",
             texts(&fake, quitter)
         );
+        // START is acknowledged; garage has no RPC that lifts a client's STOP, so the answer
+        // points to the profile and the number's other texts still get nothing.
+        deliver(
+            &url,
+            &kp,
+            &event(&format!("evt_{tag}_start"), quitter, "Start"),
+        )
+        .await;
+        let ack = fake.wait_for(quitter, 1).await;
+        assert_eq!(ack["text"], repairbot::receptionist::start_text(PUBLIC_URL));
+        let ev = format!("evt_{tag}_after_start");
+        deliver(&url, &kp, &event(&ev, quitter, "so is it done?")).await;
+        wait_state(rdb, &ev, "ignored").await;
+        assert_eq!(texts(&fake, quitter).len(), 1);
 
         // 5. A booking by text books nothing and points to the booking page.
         deliver(

@@ -269,6 +269,7 @@ struct Row {
     body: String,
     state: String,
     conversation_id: Option<String>,
+    client_id: Option<String>,
     user_message_id: Option<String>,
     reply: Option<String>,
     attempts: i32,
@@ -313,6 +314,7 @@ fn claim(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Vec<Row>, DbErro
             sms_texts::body,
             sms_texts::state,
             sms_texts::conversation_id,
+            sms_texts::client_id,
             sms_texts::user_message_id,
             sms_texts::reply,
             sms_texts::attempts,
@@ -392,8 +394,10 @@ enum Step {
     },
     /// The reply is ready: text it now.
     Send(String),
-    /// Not now: try again later (counts as an attempt unless `free`).
+    /// Not now: try again later; counts as an attempt unless `delay_ms` is given.
     Later { why: String, delay_ms: Option<i64> },
+    /// Texting the reply failed for now (counts as an attempt).
+    SendLater(String),
 }
 
 impl Receptionist {
@@ -471,7 +475,16 @@ impl Receptionist {
         let (id, attempts, now) = (row.id.clone(), row.attempts, now_utc());
         let max = i32::try_from(self.worker.max_attempts.max(1)).unwrap_or(i32::MAX);
         let base = self.worker.retry_base_ms;
-        let answered = row.state == "sending";
+        let (step, answered) = match step {
+            Step::SendLater(why) => (
+                Step::Later {
+                    why,
+                    delay_ms: None,
+                },
+                true,
+            ),
+            other => (other, false),
+        };
         match step {
             Step::Settle {
                 state,
@@ -542,7 +555,7 @@ impl Receptionist {
                     })
                     .await
             }
-            Step::Send(_) => Ok(()),
+            Step::Send(_) | Step::SendLater(_) => Ok(()),
         }
     }
 
@@ -560,10 +573,7 @@ impl Receptionist {
                 note: e.to_string(),
                 telnyx_id: None,
             },
-            Err(e) => Step::Later {
-                why: e.to_string(),
-                delay_ms: None,
-            },
+            Err(e) => Step::SendLater(e.to_string()),
         }
     }
 
@@ -654,10 +664,12 @@ impl Receptionist {
             }
             None => {}
         }
-        // Caller ID names the client only when the number is exactly one client's.
-        let client_id = match clients.as_slice() {
-            [one] => Some(one.id.clone()),
-            _ => None,
+        // Caller ID names the client only when the number is exactly one client's. A text
+        // already in its conversation keeps that conversation's owner.
+        let client_id = match (&row.user_message_id, clients.as_slice()) {
+            (Some(_), _) => row.client_id.clone(),
+            (None, [one]) => Some(one.id.clone()),
+            (None, _) => None,
         };
         let actor = match &client_id {
             Some(id) => Actor::Client(id.clone()),
