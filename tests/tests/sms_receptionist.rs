@@ -382,6 +382,7 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
             "{text}"
         );
         assert!(!text.contains("Reply yes"), "{text}");
+        assert!(text.contains("can't be made by text"), "{text}");
         assert_eq!(jobs_of_client(&j).await, 1, "nothing was booked");
         assert_eq!(
             count(

@@ -2,7 +2,8 @@
 //!
 //! Layout: `conversations` (domain types and queries), `kbsync` (conversations into kb through
 //! repairbot's `kb_outbox`, ADR 0020), `booking` (proposed bookings awaiting the client's yes),
-//! `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
+//! `webhooks` (HTTP), `receptionist` (the SMS receptionist: texts answered by the assistant and
+//! texted back, ADR 0023), `grpc` (the `RepairbotService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod assistant;
@@ -155,13 +156,13 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         };
         app.spawn_worker("kb_sync", move |stop| kb_sync.run(stop));
         // The SMS receptionist (ADR 0023): texts stored by the webhook, answered and texted back.
-        let receptionist = receptionist::Receptionist {
+        let receptionist = receptionist::Receptionist::new(
             db,
             assistant,
-            garage: GarageServiceClient::new(channel(&cfg.upstreams.garage)?),
-            sms: omneuro_platform::sms::Sms::from_config(&cfg.sms, &secrets).await,
-            worker: cfg.worker.clone(),
-        };
+            GarageServiceClient::new(channel(&cfg.upstreams.garage)?),
+            omneuro_platform::sms::Sms::from_config(&cfg.sms, &secrets).await,
+            cfg.worker.clone(),
+        );
         app.spawn_worker("sms", move |stop| receptionist.run(stop));
     } else {
         tracing::warn!(

@@ -17,8 +17,8 @@
 //!    retried with capped backoff; a permanent refusal (4xx, bad number, SMS off): `failed` with
 //!    the reason.
 //!
-//! Rows are claimed with a lease, so a crashed or stopped worker's rows are taken again later;
-//! a text is stored in its conversation once and answered once.
+//! Rows are claimed with a lease, so a crashed worker's rows are taken again when it runs out (a
+//! stopped one releases them); a text is stored in its conversation once and answered once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -377,11 +377,13 @@ pub fn backoff_ms(base_ms: u64, attempts: i32) -> i64 {
 }
 
 pub struct Receptionist {
-    pub db: Arc<Database>,
-    pub assistant: Arc<Assistant>,
-    pub garage: GarageServiceClient<TracedChannel>,
-    pub sms: Sms,
-    pub worker: WorkerConfig,
+    db: Arc<Database>,
+    assistant: Arc<Assistant>,
+    garage: GarageServiceClient<TracedChannel>,
+    sms: Sms,
+    worker: WorkerConfig,
+    /// Rows this worker has claimed and not settled yet: released when it is stopped mid-round.
+    held: std::sync::Mutex<Vec<String>>,
 }
 
 /// What became of one attempt at a row.
@@ -401,6 +403,66 @@ enum Step {
 }
 
 impl Receptionist {
+    pub fn new(
+        db: Arc<Database>,
+        assistant: Arc<Assistant>,
+        garage: GarageServiceClient<TracedChannel>,
+        sms: Sms,
+        worker: WorkerConfig,
+    ) -> Self {
+        Self {
+            db,
+            assistant,
+            garage,
+            sms,
+            worker,
+            held: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn hold(&self, ids: &[String]) {
+        if let Ok(mut h) = self.held.lock() {
+            h.extend(ids.iter().cloned());
+        }
+    }
+
+    fn unhold(&self, id: &str) {
+        if let Ok(mut h) = self.held.lock() {
+            h.retain(|x| x != id);
+        }
+    }
+
+    /// Stopped mid-round: the rows it held are free for the next start at once (their state
+    /// says what is left; a resend carries the same idempotency key).
+    async fn release(&self) {
+        let ids: Vec<String> = self
+            .held
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return;
+        }
+        let n = ids.len();
+        let released = self
+            .db
+            .run(move |c| {
+                diesel::update(sms_texts::table.filter(sms_texts::id.eq_any(&ids)))
+                    .set(sms_texts::lease_until.eq(None::<NaiveDateTime>))
+                    .execute(c)?;
+                Ok::<_, DbError>(())
+            })
+            .await;
+        match released {
+            Ok(()) => tracing::info!(
+                rows = n,
+                "sms receptionist stopped mid-round; rows released"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "sms rows not released; taken again when their lease runs out")
+            }
+        }
+    }
     /// Runs until `stop` resolves: due rows every `worker.poll_ms`. A round cut short by `stop`
     /// leaves its rows leased; they are taken again when the lease runs out, and their state says
     /// what is left to do (the text is stored once; Telnyx's idempotency key covers a resend).
@@ -424,7 +486,10 @@ impl Receptionist {
                 continue;
             }
             tokio::select! {
-                _ = &mut stop => return,
+                _ = &mut stop => {
+                    self.release().await;
+                    return;
+                }
                 round = self.round() => {
                     if let Err(e) = round {
                         tracing::warn!(error = %e, "sms receptionist round failed");
@@ -452,9 +517,14 @@ impl Receptionist {
         let now = now_utc();
         let rows = self.db.run(move |c| claim(c, now)).await?;
         let n = rows.len();
+        self.hold(&rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
         for row in rows {
             let span = tracing::info_span!("sms_text", sms.id = %row.id, sms.state = %row.state, sms.from = %masked_phone(&row.phone));
-            self.work(&row).instrument(span).await?;
+            let worked = self.work(&row).instrument(span).await;
+            if worked.is_ok() {
+                self.unhold(&row.id);
+            }
+            worked?;
         }
         Ok(n)
     }
