@@ -391,9 +391,34 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
             ),
             0
         );
-        // …and a "yes" after it books nothing either.
-        deliver(&url, &kp, &event(&format!("evt_{}_yes", tag), known, "yes")).await;
-        fake.wait_for(known, 3).await;
+        // A time that is free (the site would propose it), then "yes": nothing is booked.
+        let (day, start) = j
+            .list_availability(jobs::ListAvailabilityRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .windows
+            .iter()
+            .filter(|w| w.remaining > 0)
+            .find_map(|w| w.slots.first().map(|s| (w.date.clone(), s.start.clone())))
+            .expect("a free slot");
+        deliver(
+            &url,
+            &kp,
+            &event(
+                &format!("evt_{tag}_book_free"),
+                known,
+                &format!("book my scooter on {day} at {start}"),
+            ),
+        )
+        .await;
+        let text = fake.wait_for(known, 3).await["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.contains("can't be made by text"), "{text}");
+        deliver(&url, &kp, &event(&format!("evt_{tag}_yes"), known, "yes")).await;
+        fake.wait_for(known, 4).await;
         assert_eq!(jobs_of_client(&j).await, 1, "nothing was booked");
 
         // 6. Injection is refused as on the site.
@@ -407,7 +432,7 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
             ),
         )
         .await;
-        let text = fake.wait_for(known, 4).await["text"]
+        let text = fake.wait_for(known, 5).await["text"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -434,14 +459,14 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
         bot.wait_ready().await;
         let url = format!("http://{}/webhooks/telnyx/sms", bot.http);
         fake.fail_next(503, 0).await;
-        let text = fake.wait_for(known, 5).await["text"]
+        let text = fake.wait_for(known, 6).await["text"]
             .as_str()
             .unwrap()
             .to_owned();
         assert!(text.contains(&status_label), "{text}");
         wait_state(rdb, &ev, "sent").await;
         tokio::time::sleep(Duration::from_millis(800)).await;
-        assert_eq!(texts(&fake, known).len(), 5, "{:#?}", texts(&fake, known));
+        assert_eq!(texts(&fake, known).len(), 6, "{:#?}", texts(&fake, known));
 
         // 8. A permanent refusal (422): failed with the reason, not retried.
         fake.fail_next(422, 1).await;
@@ -454,7 +479,7 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
         ));
         assert_eq!(failed_with_reason, 1);
         tokio::time::sleep(Duration::from_millis(1_000)).await;
-        assert_eq!(texts(&fake, known).len(), 5, "not retried");
+        assert_eq!(texts(&fake, known).len(), 6, "not retried");
         wait_state(rdb, &ev, "failed").await;
 
         assert!(bot.terminate().success());
@@ -485,7 +510,7 @@ async fn clients_texts_are_answered_by_sms_once_and_never_book() {
             before + 2,
             "text and reply stored"
         );
-        assert_eq!(texts(&fake, known).len(), 5, "nothing sent");
+        assert_eq!(texts(&fake, known).len(), 6, "nothing sent");
         // Every text of the number within a day went into its one SMS conversation.
         assert_eq!(count(rdb, &conv_sql), 1);
         let logs = bot.logs();
