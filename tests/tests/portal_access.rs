@@ -196,6 +196,8 @@ const OTHER_RPCS: &[&str] = &[
     "garage.GetClient",
     "garage.UpdateProfile",
     "garage.RecordSmsOptOut",
+    // System only (the SMS receptionist): garage's own tests and tests/tests/sms_receptionist.rs.
+    "garage.FindClientsByPhone",
     "garage.ListVehicles",
     "garage.GetVehicle",
     "garage.CreateVehicle",

@@ -437,6 +437,23 @@ pub fn record_sms_opt_out(
     )
 }
 
+/// The clients whose phone is `phone` (normalized first), by id.
+pub fn find_by_phone(conn: &mut DbConnection, phone: &str) -> Result<Vec<Client>, DomainError> {
+    let phone = normalize_phone(phone)?;
+    if phone.is_empty() {
+        return Err(DomainError::invalid("phone is required"));
+    }
+    Ok(clients::table
+        .filter(clients::phone.eq(&phone))
+        .order(clients::id)
+        .limit(50)
+        .select(CLIENT_COLUMNS)
+        .load::<ClientRow>(conn)?
+        .into_iter()
+        .map(client_from_row)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

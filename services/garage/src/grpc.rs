@@ -220,6 +220,26 @@ impl pb::garage_service_server::GarageService for Garage {
         }))
     }
 
+    async fn find_clients_by_phone(
+        &self,
+        req: Request<pb::FindClientsByPhoneRequest>,
+    ) -> Result<Response<pb::FindClientsByPhoneResponse>, Status> {
+        // Caller ID is not a sign-in: only a fleet worker (the SMS receptionist) may ask.
+        if !matches!(auth::actor(&req)?, Actor::System(_)) {
+            return Err(Status::permission_denied(
+                "only the SMS receptionist looks clients up by phone number",
+            ));
+        }
+        let phone = req.into_inner().phone;
+        let found = self
+            .db
+            .run(move |c| clients::find_by_phone(c, &phone))
+            .await?;
+        Ok(Response::new(pb::FindClientsByPhoneResponse {
+            clients: found.into_iter().map(client_to_pb).collect(),
+        }))
+    }
+
     async fn list_vehicles(
         &self,
         req: Request<pb::ListVehiclesRequest>,

@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
 use omneuro_platform::auth::Actor;
-use omneuro_platform::db::{Database, DbError, now_utc};
+use omneuro_platform::db::{Database, DbConnection, DbError, now_utc};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::booking::{self, Pending, Proposal};
-use crate::conversations::{self, Mode, NewMessage, Source, Speaker, StoredMessage, ToolRecord};
+use crate::conversations::{
+    self, Channel, Mode, NewMessage, Source, Speaker, StoredMessage, ToolRecord,
+};
 use crate::intent::{self, Intent};
 use crate::llm::{Llm, Message, Role};
 use crate::tools::{self, Caller, Tools};
@@ -164,6 +166,67 @@ pub struct Assistant {
     llm: RwLock<Option<Arc<Llm>>>,
     tools: Tools,
     limits: Limits,
+    /// The public site (`[links] public_url`): where an SMS conversation is sent to book.
+    public_url: String,
+}
+
+/// Runs in the transaction that stores the assistant's reply (the SMS receptionist marks its
+/// text answered there, so a reply is never stored without it, nor it without the reply).
+pub type AfterReply =
+    Box<dyn FnOnce(&mut DbConnection, &StoredMessage) -> Result<(), DbError> + Send>;
+
+/// A turn whose user message is already stored (the SMS receptionist stores an inbound text in
+/// its conversation first, so a restart never stores it twice).
+pub struct StoredTurn {
+    /// The stored user message; left out of the history the model sees (it is the new text).
+    pub user_message_id: String,
+    pub after: AfterReply,
+}
+
+/// The tools as one conversation may use them: an SMS conversation never books (caller ID is
+/// not a sign-in; ADR 0023), `create_booking` answers with the booking page instead.
+struct Toolbox<'a> {
+    tools: &'a Tools,
+    /// `Some(booking page URL)` in an SMS conversation.
+    sms_book_url: Option<String>,
+}
+
+impl Toolbox<'_> {
+    fn has_kb(&self) -> bool {
+        self.tools.has_kb()
+    }
+
+    fn specs(&self, caller: &Caller) -> Vec<crate::llm::ToolSpec> {
+        let mut specs = self.tools.specs(caller);
+        if self.sms_book_url.is_some() {
+            specs.retain(|s| s.name != tools::CREATE_BOOKING);
+        }
+        specs
+    }
+
+    async fn run(&self, caller: &Caller, name: &str, arguments: &str) -> tools::ToolOutcome {
+        match &self.sms_book_url {
+            Some(url) if name == tools::CREATE_BOOKING => tools::ToolOutcome {
+                record: ToolRecord {
+                    name: name.to_owned(),
+                    arguments: arguments.chars().take(2_000).collect(),
+                    result: json!({ "refused": format!(
+                        "Bookings can't be made by text message. Book a drop-off at {url} (sign in first)."
+                    ) })
+                    .to_string(),
+                    refused: true,
+                },
+                sources: vec![Source {
+                    kind: "slots".into(),
+                    id: "booking".into(),
+                    label: "Book a drop-off".into(),
+                    url: "/garage/book".into(),
+                }],
+                proposal: None,
+            },
+            _ => self.tools.run(caller, name, arguments).await,
+        }
+    }
 }
 
 /// The finished reply of one turn (before storing).
@@ -212,7 +275,18 @@ impl Assistant {
             llm: RwLock::new(None),
             tools,
             limits,
+            public_url: "http://localhost:8080".into(),
         }
+    }
+
+    /// The public site's root (`[links] public_url`), for links in SMS replies.
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = url.trim().trim_end_matches('/').to_owned();
+        self
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     /// Connects the model (once its key is resolved).
@@ -233,6 +307,30 @@ impl Assistant {
         conversation_id: &str,
         text: &str,
         events: Option<UnboundedSender<Event>>,
+    ) -> Result<StoredMessage, AssistantError> {
+        self.turn(actor, conversation_id, text, events, None).await
+    }
+
+    /// One turn whose user message `stored` already holds (the SMS receptionist): the rest as
+    /// [`Assistant::reply`]; `stored.after` runs in the transaction that stores the reply.
+    pub async fn reply_to_stored(
+        &self,
+        actor: &Actor,
+        conversation_id: &str,
+        text: &str,
+        stored: StoredTurn,
+    ) -> Result<StoredMessage, AssistantError> {
+        self.turn(actor, conversation_id, text, None, Some(stored))
+            .await
+    }
+
+    async fn turn(
+        &self,
+        actor: &Actor,
+        conversation_id: &str,
+        text: &str,
+        events: Option<UnboundedSender<Event>>,
+        stored: Option<StoredTurn>,
     ) -> Result<StoredMessage, AssistantError> {
         let text = text.trim();
         if text.is_empty() {
@@ -268,7 +366,23 @@ impl Assistant {
             return Err(AssistantError::RateLimited);
         }
         let who = actor.encode();
-        let (history, pending) = {
+        let sms = conv.channel == Channel::Sms;
+        let (after, user_message_id) = match stored {
+            Some(s) => (Some(s.after), Some(s.user_message_id)),
+            None => (None, None),
+        };
+        let (history, pending) = if let Some(user_message_id) = user_message_id {
+            let id = conv.id.clone();
+            let mut h = self
+                .db
+                .run(move |c| conversations::history(c, &id, HISTORY + 1))
+                .await?;
+            h.retain(|m| m.id != user_message_id);
+            if h.len() > HISTORY as usize {
+                h.remove(0);
+            }
+            (h, None)
+        } else {
             let (id, text, who) = (conv.id.clone(), text.to_owned(), who.clone());
             self.db
                 .run(move |c| {
@@ -295,6 +409,12 @@ impl Assistant {
         };
 
         let caller = Caller::from_actor(actor);
+        let toolbox = Toolbox {
+            tools: &self.tools,
+            sms_book_url: sms.then(|| format!("{}/garage/book", self.public_url)),
+        };
+        // An SMS conversation never has a proposal to confirm (it never proposes one).
+        let pending = pending.filter(|_| !sms);
         let mut draft = if let Some(p) = pending.filter(|_| intent::is_confirmation(text)) {
             self.confirm(&caller, p, events.as_ref()).await
         } else if pending_declined(text, &history) {
@@ -308,14 +428,14 @@ impl Assistant {
         } else {
             match self.llm() {
                 Some(llm) if self.limits.budget_left(&self.db).await? => {
-                    self.with_model(&llm, &caller, &history, text, events.as_ref())
+                    self.with_model(&llm, &toolbox, &caller, &history, text, events.as_ref())
                         .await
                 }
                 Some(_) => {
                     tracing::warn!("daily token budget spent: the offline assistant answers");
-                    offline(&self.tools, &caller, text).await
+                    offline(&toolbox, &caller, text).await
                 }
-                None => offline(&self.tools, &caller, text).await,
+                None => offline(&toolbox, &caller, text).await,
             }
         };
         // A proposal only stands with an answer that asks for the yes.
@@ -354,7 +474,7 @@ impl Assistant {
                 if let Some(p) = &draft.proposal {
                     booking::put(c, &id, p, now_utc())?;
                 }
-                conversations::append(
+                let message = conversations::append(
                     c,
                     &id,
                     &NewMessage {
@@ -367,7 +487,11 @@ impl Assistant {
                         prompt_tokens: draft.prompt_tokens,
                         completion_tokens: draft.completion_tokens,
                     },
-                )
+                )?;
+                if let Some(after) = after {
+                    after(c, &message)?;
+                }
+                Ok::<_, DbError>(message)
             })
             .await?;
         Ok(stored)
@@ -417,12 +541,21 @@ impl Assistant {
     async fn with_model(
         &self,
         llm: &Llm,
+        toolbox: &Toolbox<'_>,
         caller: &Caller,
         history: &[StoredMessage],
         text: &str,
         events: Option<&UnboundedSender<Event>>,
     ) -> Draft {
-        let mut messages = vec![Message::new(Role::System, system_prompt(caller))];
+        let mut prompt = system_prompt(caller);
+        if let Some(url) = &toolbox.sms_book_url {
+            prompt.push_str(&format!(
+                "\n- This conversation is by text message (SMS), and the caller is known only by \
+                 their phone number: answer in plain text (no Markdown), in at most a few short \
+                 sentences. Nothing can be booked by text: send them to {url}."
+            ));
+        }
+        let mut messages = vec![Message::new(Role::System, prompt)];
         for m in history {
             // Earlier refusals are left out: the model never sees what was refused.
             if m.mode == Some(Mode::Refused) {
@@ -436,7 +569,7 @@ impl Assistant {
         }
         // The caller's text is a `user` message, whatever it says.
         messages.push(Message::new(Role::User, text));
-        let specs = self.tools.specs(caller);
+        let specs = toolbox.specs(caller);
         let mut draft = Draft::plain(String::new(), Mode::Model);
         for _round in 0..=MAX_TOOL_ROUNDS {
             let res = match events {
@@ -467,7 +600,7 @@ impl Assistant {
             assistant.tool_calls = completion.tool_calls.clone();
             messages.push(assistant);
             for tc in &completion.tool_calls {
-                let outcome = self.tools.run(caller, &tc.name, &tc.arguments).await;
+                let outcome = toolbox.run(caller, &tc.name, &tc.arguments).await;
                 if let Some(tx) = events {
                     let _ = tx.send(Event::ToolCall(outcome.record.clone()));
                 }
@@ -528,7 +661,7 @@ const NO_MATCH: &str = "I couldn't match that to something I can look up. I can 
 
 /// The offline assistant: plain intent rules pick one tool; the answer says what it is and cites
 /// the record it used.
-async fn offline(tools: &Tools, caller: &Caller, text: &str) -> Draft {
+async fn offline(tools: &Toolbox<'_>, caller: &Caller, text: &str) -> Draft {
     let preamble = intent::offline_preamble();
     let (tool, args) = match intent::classify(text) {
         Intent::JobStatus { job_ref, .. } => (

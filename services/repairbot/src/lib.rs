@@ -2,7 +2,8 @@
 //!
 //! Layout: `conversations` (domain types and queries), `kbsync` (conversations into kb through
 //! repairbot's `kb_outbox`, ADR 0020), `booking` (proposed bookings awaiting the client's yes),
-//! `webhooks` (HTTP), `grpc` (the `RepairbotService` RPCs and proto mapping),
+//! `webhooks` (HTTP), `receptionist` (the SMS receptionist: texts answered by the assistant and
+//! texted back, ADR 0023), `grpc` (the `RepairbotService` RPCs and proto mapping),
 //! `schema` (diesel tables). `main.rs` only calls [`omneuro_platform::app::main`] with [`build`].
 
 pub mod assistant;
@@ -13,6 +14,7 @@ pub mod intent;
 pub mod kb;
 pub mod kbsync;
 pub mod llm;
+pub mod receptionist;
 pub mod schema;
 pub mod tools;
 pub mod webhooks;
@@ -74,7 +76,9 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         Some(graph),
     );
     let limits = assistant::Limits::new(cfg.llm.per_client_per_minute, cfg.llm.daily_token_budget);
-    let assistant = Arc::new(assistant::Assistant::new(db.clone(), tools, limits));
+    let assistant = Arc::new(
+        assistant::Assistant::new(db.clone(), tools, limits).with_public_url(&cfg.links.public_url),
+    );
     // The model: configured ([llm] base_url + model) and its key resolved. Without either the
     // offline assistant answers; nothing is ever sent to a model without a key. The key is
     // resolved in the background so a slow secret store never delays start-up.
@@ -128,7 +132,7 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
         garage: GarageServiceClient::new(channel(&up.garage)?),
         db: db.clone(),
     });
-    let service = grpc::Repairbot::new(db.clone(), assistant);
+    let service = grpc::Repairbot::new(db.clone(), assistant.clone());
     let spec = DomainSpec {
         name: NAME,
         routes: tonic::service::Routes::new(RepairbotServiceServer::new(service)),
@@ -148,11 +152,22 @@ pub async fn build(cfg: ServiceConfig) -> anyhow::Result<App> {
             worker: cfg.worker.clone(),
             service: NAME,
             metrics: Some(app.metrics()),
-            renderer: kbsync::ConversationDocs { db },
+            renderer: kbsync::ConversationDocs { db: db.clone() },
         };
         app.spawn_worker("kb_sync", move |stop| kb_sync.run(stop));
+        // The SMS receptionist (ADR 0023): texts stored by the webhook, answered and texted back.
+        let receptionist = receptionist::Receptionist::new(
+            db,
+            assistant,
+            GarageServiceClient::new(channel(&cfg.upstreams.garage)?),
+            omneuro_platform::sms::Sms::from_config(&cfg.sms, &secrets).await,
+            cfg.worker.clone(),
+        );
+        app.spawn_worker("sms", move |stop| receptionist.run(stop));
     } else {
-        tracing::warn!("worker.enabled = false: conversations for kb wait in kb_outbox");
+        tracing::warn!(
+            "worker.enabled = false: conversations for kb wait in kb_outbox, clients' texts in sms_texts"
+        );
     }
     Ok(app)
 }

@@ -53,3 +53,31 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    sms_texts (id) {
+        id -> Text,
+        event_id -> Text,
+        phone -> Text,
+        body -> Text,
+        state -> Text,
+        conversation_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        user_message_id -> Nullable<Text>,
+        reply -> Nullable<Text>,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Text,
+        telnyx_message_id -> Nullable<Text>,
+        received_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sms_opt_outs (phone) {
+        phone -> Text,
+        opted_out_at -> Timestamp,
+    }
+}

@@ -4,8 +4,10 @@
 //! handled once per Telnyx event id (`telnyx_events`), so a redelivery changes nothing twice.
 //!
 //! A text of STOP (or STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) records the opt-out in garage
-//! (`RecordSmsOptOut` as `system:repairbot`): the shop sends that number nothing more. Other
-//! events are acknowledged and logged; answering other texts is the receptionist's next step.
+//! (`RecordSmsOptOut` as `system:repairbot`) and in repairbot's `sms_opt_outs`: the shop sends
+//! that number nothing more. Any other text is stored in `sms_texts`, in the transaction that
+//! records the event id, and answered later by the receptionist's worker (`receptionist.rs`,
+//! ADR 0023), so the webhook answers at once. Other events are acknowledged and logged.
 //!
 //! Answers: 200 handled (or a duplicate, or an event we don't act on); 400 a delivery that fails
 //! the checks (forged, stale, not JSON) — never acted on; 503 when the public key isn't set or
@@ -19,13 +21,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use diesel::prelude::*;
 use omneuro_platform::auth::{self, Actor};
-use omneuro_platform::db::{Database, now_utc};
+use omneuro_platform::db::{Database, DbError, now_utc};
 use omneuro_platform::error::DomainError;
 use omneuro_platform::grpc::{self, TracedChannel};
 use omneuro_proto::garage::v1 as gpb;
 use omneuro_proto::garage::v1::garage_service_client::GarageServiceClient;
 use serde_json::json;
 
+use crate::receptionist;
 use crate::schema::telnyx_events;
 
 /// How far a delivery's timestamp may be from now (Telnyx's own tolerance).
@@ -144,24 +147,64 @@ async fn webhook(req: HttpRequest, body: web::Bytes, t: web::Data<Telnyx>) -> Ht
         return answer(S::BAD_REQUEST, "refused: no data.id or data.event_type");
     };
     let (id, kind) = (id.chars().take(100).collect::<String>(), kind.to_owned());
-    // Once per event id: claimed first, released again if handling fails (Telnyx retries).
+    let payload = &data["payload"];
+    let from = payload["from"]["phone_number"]
+        .as_str()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(32)
+        .collect::<String>();
+    let text = payload["text"].as_str().unwrap_or("").to_owned();
+    // What is stored with the event id, in one transaction: a text to answer (the receptionist's
+    // worker answers it; the model may take a minute and Telnyx retries slow webhooks), a STOP
+    // kept for the number, or just the id.
+    let inbound = kind == "message.received";
+    let stop = inbound && is_stop(&text);
+    let keyword = receptionist::keyword(&text);
+    let action = match () {
+        _ if !inbound => Store::Nothing,
+        _ if from.is_empty() => Store::Nothing,
+        _ if stop => Store::OptOut,
+        _ if text.trim().is_empty() => Store::Nothing,
+        _ => Store::Text,
+    };
     let claimed = {
-        let (id, kind) = (id.clone(), kind.clone());
+        let (id, kind, from, text) = (id.clone(), kind.clone(), from.clone(), text.clone());
         t.db.run(move |c| {
-            let inserted = diesel::insert_into(telnyx_events::table)
-                .values((
-                    telnyx_events::id.eq(&id),
-                    telnyx_events::event_type.eq(&kind),
-                    telnyx_events::received_at.eq(now_utc()),
-                ))
-                .execute(c);
-            match inserted {
-                Ok(_) => Ok(true),
-                Err(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                )) => Ok(false),
-                Err(e) => Err(DomainError::from(e)),
+            let claimed = c.transaction::<_, Claim, _>(|c| {
+                let now = now_utc();
+                let inserted = diesel::insert_into(telnyx_events::table)
+                    .values((
+                        telnyx_events::id.eq(&id),
+                        telnyx_events::event_type.eq(&kind),
+                        telnyx_events::received_at.eq(now),
+                    ))
+                    .execute(c);
+                match inserted {
+                    Ok(_) => {}
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => return Err(Claim::Duplicate),
+                    Err(e) => return Err(Claim::Failed(DbError::from(e))),
+                }
+                match action {
+                    Store::Nothing => {}
+                    Store::OptOut => receptionist::record_opt_out(c, &from, now)?,
+                    Store::Text => {
+                        if keyword == Some(receptionist::Keyword::Start) {
+                            receptionist::clear_opt_out(c, &from)?;
+                        }
+                        receptionist::record_inbound(c, &id, &from, &text, now)?;
+                    }
+                }
+                Ok(())
+            });
+            match claimed {
+                Ok(()) => Ok(true),
+                Err(Claim::Duplicate) => Ok(false),
+                Err(Claim::Failed(e)) => Err(DomainError::from(e)),
             }
         })
         .await
@@ -174,7 +217,13 @@ async fn webhook(req: HttpRequest, body: web::Bytes, t: web::Data<Telnyx>) -> Ht
             return answer(S::SERVICE_UNAVAILABLE, "not recorded; retry later");
         }
     }
-    let handled = handle(&t, &kind, &data["payload"]).await;
+    let handled = match action {
+        Store::OptOut => opt_out(&t, &from).await,
+        Store::Text => Ok("received: the receptionist answers by text"),
+        Store::Nothing if !inbound => Ok("ignored: not an inbound message"),
+        Store::Nothing if from.is_empty() => Ok("ignored: no sender number"),
+        Store::Nothing => Ok("ignored: no text"),
+    };
     match handled {
         Ok(what) => {
             tracing::info!(telnyx.event = %kind, telnyx.id = %id, result = what, "telnyx event handled");
@@ -194,22 +243,35 @@ async fn webhook(req: HttpRequest, body: web::Bytes, t: web::Data<Telnyx>) -> Ht
     }
 }
 
-async fn handle(
-    t: &Telnyx,
-    kind: &str,
-    payload: &serde_json::Value,
-) -> Result<&'static str, tonic::Status> {
-    if kind != "message.received" {
-        return Ok("ignored: not an inbound message");
+/// What a delivery stores beside its event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Nothing,
+    OptOut,
+    Text,
+}
+
+/// Why an event id was not claimed.
+enum Claim {
+    Duplicate,
+    Failed(DbError),
+}
+
+impl From<DbError> for Claim {
+    fn from(e: DbError) -> Self {
+        Claim::Failed(e)
     }
-    let from = payload["from"]["phone_number"].as_str().unwrap_or("");
-    let text = payload["text"].as_str().unwrap_or("");
-    if !is_stop(text) {
-        return Ok("received: answering texts comes with the receptionist");
+}
+
+impl From<diesel::result::Error> for Claim {
+    fn from(e: diesel::result::Error) -> Self {
+        Claim::Failed(DbError::from(e))
     }
-    if from.is_empty() {
-        return Ok("ignored: STOP without a sender number");
-    }
+}
+
+/// A texted STOP: garage turns SMS off for every client with the number (the number is also
+/// kept in `sms_opt_outs`, for numbers that are no client's).
+async fn opt_out(t: &Telnyx, from: &str) -> Result<&'static str, tonic::Status> {
     let mut g = t.garage.clone();
     grpc::call(
         "GarageService/RecordSmsOptOut",
