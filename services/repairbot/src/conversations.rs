@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use omneuro_platform::db::{DbConnection, DbError, now_utc};
+use omneuro_platform::db::{DbConnection, DbError, now_utc, write_transaction};
 use omneuro_platform::ids;
 
 use crate::schema::conversations;
@@ -200,7 +200,10 @@ pub fn append(
     };
     let tool_calls = serde_json::to_string(m.tool_calls).unwrap_or_else(|_| "[]".into());
     let sources = serde_json::to_string(m.sources).unwrap_or_else(|_| "[]".into());
-    conn.transaction::<_, DbError, _>(|c| {
+    // A write transaction from its first statement (SQLite: BEGIN IMMEDIATE): it reads the last
+    // `seq` before inserting, and a read that turns into a write fails at once with "database is
+    // locked" when a worker (kb_sync, the receptionist) wrote meanwhile.
+    write_transaction::<_, DbError, _>(conn, |c| {
         let last: Option<i32> = ms::messages
             .filter(ms::conversation_id.eq(conversation))
             .select(diesel::dsl::max(ms::seq))
